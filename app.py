@@ -1,0 +1,3 @@
+from stations import create_app
+
+app = create_app()

@@ -1,0 +1,146 @@
+"""The JSON API under /api/v1: nearest stations, one station, stations in a box."""
+
+from flask import Blueprint, abort, jsonify, request
+
+from . import datum
+from .db import db
+from .geo import nearest_stations, stations_in_bbox
+from .hours import is_open_at, local_now
+from .models import AMENITIES, KINDS, Station
+from .openapi import openapi_document
+from .params import QueryArgs
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+GEOJSON = "application/geo+json"
+
+
+def station_json(row, *, coord, now):
+    """The public fields of a station row, its position given in `coord`."""
+    lat, lng = datum.from_wgs84(coord, lat=row.lat, lng=row.lng)
+    return {
+        "id": row.id,
+        "external_id": row.external_id,
+        "name": row.name,
+        "kind": row.kind,
+        "lat": round(lat, 7),
+        "lng": round(lng, 7),
+        "address": row.address,
+        "district": row.district,
+        "phone": row.phone,
+        "amenities": {name: getattr(row, name) for name in AMENITIES},
+        "opening_hours": row.opening_hours,
+        "open_now": is_open_at(hours=row.opening_hours, status=row.status, at=now),
+        "status": row.status,
+        "verified_at": _iso(row.verified_at),
+        "updated_at": _iso(row.updated_at),
+        "is_sample": row.is_sample,
+    }
+
+
+def _iso(moment):
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _feature(item):
+    """A station item as a GeoJSON Feature (RFC 7946: WGS-84, [lng, lat])."""
+    properties = {k: v for k, v in item.items() if k not in ("lat", "lng")}
+    point = {"type": "Point", "coordinates": [item["lng"], item["lat"]]}
+    return {"type": "Feature", "id": item["id"], "geometry": point, "properties": properties}
+
+
+def _wants_geojson(args):
+    """GeoJSON when asked by format=geojson or by an Accept header that prefers it."""
+    fmt = args.choice("format", ("json", "geojson"), default=None)
+    if fmt is not None:
+        return fmt == "geojson"
+    best = request.accept_mimetypes.best_match(["application/json", GEOJSON])
+    return (
+        best == GEOJSON
+        and request.accept_mimetypes[GEOJSON] > request.accept_mimetypes["application/json"]
+    )
+
+
+def _coord(args, geojson):
+    coord = args.choice("coord", datum.DATUMS, default="wgs84")
+    if geojson and coord != "wgs84":
+        args.errors["coord"] = "must be wgs84 for GeoJSON output (RFC 7946)"
+    return coord
+
+
+@bp.get("/stations/nearest")
+def nearest():
+    """The nearest stations to a position, filtered, nearest first."""
+    args = QueryArgs(
+        request.args,
+        ("lat", "lng", "coord", "limit", "radius_m", "kind", "amenities", "open_now"),
+    )
+    lat = args.number("lat", low=-90, high=90, required=True)
+    lng = args.number("lng", low=-180, high=180, required=True)
+    coord = _coord(args, geojson=False)
+    limit = args.integer("limit", low=1, high=50, default=10)
+    radius_m = args.number("radius_m", low=1, high=50000)
+    kinds = args.choice_list("kind", KINDS)
+    amenities = args.choice_list("amenities", AMENITIES)
+    open_now = args.boolean("open_now")
+    args.check()
+    now = local_now()
+    lat, lng = datum.to_wgs84(coord, lat=lat, lng=lng)
+    found = nearest_stations(
+        lat=lat,
+        lng=lng,
+        limit=limit,
+        radius_m=radius_m,
+        kinds=kinds,
+        amenities=amenities,
+        open_now_at=now if open_now else None,
+    )
+    data = [
+        station_json(row, coord=coord, now=now) | {"distance_m": round(distance, 1)}
+        for row, distance in found
+    ]
+    return jsonify(data=data, count=len(data), coord=coord)
+
+
+@bp.get("/stations/<int:station_id>")
+def station(station_id):
+    """One station."""
+    args = QueryArgs(request.args, ("coord", "format"))
+    geojson = _wants_geojson(args)
+    coord = _coord(args, geojson)
+    args.check()
+    row = db.session.get(Station, station_id) or abort(404, "No station has this id.")
+    item = station_json(row, coord=coord, now=local_now())
+    if geojson:
+        return jsonify(_feature(item)), {"Content-Type": GEOJSON}
+    return jsonify(data=item)
+
+
+@bp.get("/stations")
+def station_list():
+    """Stations inside a bounding box (or all), a page at a time, by id."""
+    args = QueryArgs(request.args, ("bbox", "coord", "format", "page", "per_page"))
+    geojson = _wants_geojson(args)
+    coord = _coord(args, geojson)
+    box = args.bbox("bbox")
+    page = args.integer("page", low=1, high=1_000_000, default=1)
+    per_page = args.integer("per_page", low=1, high=500, default=100)
+    args.check()
+    if box is not None and coord != "wgs84":
+        south_west = datum.to_wgs84(coord, lat=box[1], lng=box[0])
+        north_east = datum.to_wgs84(coord, lat=box[3], lng=box[2])
+        box = (south_west[1], south_west[0], north_east[1], north_east[0])
+    rows, total = stations_in_bbox(bbox=box, page=page, per_page=per_page)
+    now = local_now()
+    items = [station_json(row, coord=coord, now=now) for row in rows]
+    paging = {"page": page, "per_page": per_page, "total": total}
+    if geojson:
+        body = {"type": "FeatureCollection", "features": [_feature(i) for i in items]}
+        return jsonify(body | paging), {"Content-Type": GEOJSON}
+    return jsonify(data=items, **paging)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 description of this API."""
+    return jsonify(openapi_document())

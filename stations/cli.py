@@ -1,0 +1,55 @@
+"""Command-line tasks: schema, sample data, imports."""
+
+import os
+
+import click
+from flask_migrate import upgrade
+
+from .db import db
+
+SAMPLE_FILE = os.path.join(os.path.dirname(__file__), "data", "sample_stations.csv")
+
+
+@click.command("init-db")
+def init_db_command():
+    """Create or upgrade the schema (idempotent; adds PostGIS on PostgreSQL)."""
+    upgrade()
+    click.echo(f"Schema is up to date ({db.engine.dialect.name}).")
+
+
+@click.command("load-sample")
+def load_sample_command():
+    """Load the generated sample stations (idempotent)."""
+    counts = _import_or_exit(SAMPLE_FILE, crs="wgs84", is_sample=True)
+    click.echo("Sample stations: " + _counts_text(counts))
+
+
+@click.command("import-stations")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--crs", type=click.Choice(["wgs84", "gcj02", "bd09"]), default="wgs84")
+def import_stations_command(path, crs):
+    """Import stations from a CSV, XLSX or GeoJSON file (all rows or none)."""
+    counts = _import_or_exit(path, crs=crs, is_sample=False)
+    click.echo("Imported: " + _counts_text(counts))
+
+
+def _import_or_exit(path, *, crs, is_sample):
+    from . import importer
+
+    try:
+        return importer.import_stations(path, crs=crs, is_sample=is_sample)
+    except importer.ImportFailed as failure:
+        for line in failure.errors:
+            click.echo(line, err=True)
+        problems = len(failure.errors)
+        raise click.ClickException(f"{problems} problem(s); nothing was imported.") from None
+
+
+def _counts_text(counts):
+    return ", ".join(f"{n} {what}" for what, n in counts.items())
+
+
+def init_app(app):
+    """Register the commands."""
+    for command in (init_db_command, load_sample_command, import_stations_command):
+        app.cli.add_command(command)

@@ -1,0 +1,38 @@
+"""Opening hours in OSM syntax, evaluated in Asia/Shanghai time."""
+
+import re
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import opening_hours
+
+SHENZHEN_TZ = ZoneInfo("Asia/Shanghai")
+
+
+@lru_cache(maxsize=2048)
+def parse_hours(expression):
+    """The parsed expression; raises ValueError with the parser's reason when it is invalid."""
+    try:
+        return opening_hours.OpeningHours(expression, timezone=SHENZHEN_TZ, country="CN")
+    except (opening_hours.ParserError, SyntaxError) as error:
+        where = re.search(r"--> \d+:(\d+)", str(error))
+        at = f" (at character {where.group(1)})" if where else ""
+        raise ValueError(f"is not valid OpenStreetMap opening_hours syntax{at}") from None
+
+
+def local_now():
+    """The current time in Shenzhen."""
+    return datetime.now(SHENZHEN_TZ)
+
+
+def is_open_at(*, hours, status, at):
+    """True or False, or None where the hours are unknown; closed stations are never open."""
+    if status != "open":
+        return False
+    if not hours:
+        return None
+    state, _comment = parse_hours(hours).state(at.astimezone(SHENZHEN_TZ))
+    if state == opening_hours.State.UNKNOWN:
+        return None
+    return state == opening_hours.State.OPEN

@@ -1,0 +1,338 @@
+"""The OpenAPI 3.1 document, built from the same constants the API validates with."""
+
+from functools import cache
+
+from .datum import DATUMS
+from .models import AMENITIES, KINDS, STATUSES
+
+_PROBLEM = {"$ref": "#/components/responses/Problem"}
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+
+
+def _param(name, description, schema, *, required=False):
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema | ({} if "maxLength" in schema else {}),
+    }
+
+
+def _list_of(choices):
+    pattern = "^(" + "|".join(choices) + ")(,(" + "|".join(choices) + "))*$"
+    return {"type": "string", "pattern": pattern, "maxLength": 1000}
+
+
+_COORD = _param(
+    "coord",
+    "Datum of the coordinates you send and get back: wgs84 (GPS, OSM), gcj02 (Amap, Tencent) "
+    "or bd09 (Baidu). Distances are always computed on the stored WGS-84 positions.",
+    {"type": "string", "enum": list(DATUMS), "default": "wgs84"},
+)
+_FORMAT = _param(
+    "format",
+    "geojson for RFC 7946 GeoJSON (WGS-84 only); the same as Accept: application/geo+json.",
+    {"type": "string", "enum": ["json", "geojson"], "default": "json"},
+)
+
+_STATION = {
+    "type": "object",
+    "required": [
+        "id",
+        "external_id",
+        "name",
+        "kind",
+        "lat",
+        "lng",
+        "address",
+        "district",
+        "phone",
+        "amenities",
+        "opening_hours",
+        "open_now",
+        "status",
+        "verified_at",
+        "updated_at",
+        "is_sample",
+    ],
+    "properties": {
+        "id": {"type": "integer"},
+        "external_id": {"type": "string"},
+        "name": {"type": "string"},
+        "kind": {"type": "string", "enum": list(KINDS)},
+        "lat": {"type": "number", "description": "Latitude in the requested datum, 7 decimals."},
+        "lng": {"type": "number", "description": "Longitude in the requested datum, 7 decimals."},
+        "address": _NULLABLE_TEXT,
+        "district": _NULLABLE_TEXT,
+        "phone": _NULLABLE_TEXT,
+        "amenities": {
+            "type": "object",
+            "description": "true = available, false = not available, null = unknown.",
+            "required": list(AMENITIES),
+            "additionalProperties": False,
+            "properties": {name: {"type": ["boolean", "null"]} for name in AMENITIES},
+        },
+        "opening_hours": {
+            "type": ["string", "null"],
+            "description": "OpenStreetMap opening_hours syntax; null means unknown.",
+        },
+        "open_now": {
+            "type": ["boolean", "null"],
+            "description": "Open at the time of the request (Asia/Shanghai); null when the "
+            "hours are unknown. A closed or temporarily closed station is never open.",
+        },
+        "status": {"type": "string", "enum": list(STATUSES)},
+        "verified_at": {"type": ["string", "null"], "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "is_sample": {
+            "type": "boolean",
+            "description": "true for generated sample data, which is not a real station.",
+        },
+    },
+}
+_NEAREST_STATION = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Station"},
+        {
+            "type": "object",
+            "required": ["distance_m"],
+            "properties": {
+                "distance_m": {
+                    "type": "number",
+                    "description": "Geodesic distance on the WGS-84 ellipsoid, metres.",
+                }
+            },
+        },
+    ]
+}
+_FEATURE = {
+    "type": "object",
+    "required": ["type", "id", "geometry", "properties"],
+    "properties": {
+        "type": {"const": "Feature"},
+        "id": {"type": "integer"},
+        "geometry": {
+            "type": "object",
+            "required": ["type", "coordinates"],
+            "properties": {
+                "type": {"const": "Point"},
+                "coordinates": {
+                    "type": "array",
+                    "minItems": 2,
+                    "maxItems": 2,
+                    "items": {"type": "number"},
+                    "description": "[lng, lat]",
+                },
+            },
+        },
+        "properties": {"type": "object"},
+    },
+}
+_PAGING = {
+    "page": {"type": "integer", "minimum": 1},
+    "per_page": {"type": "integer", "minimum": 1, "maximum": 500},
+    "total": {"type": "integer", "minimum": 0},
+}
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "Each bad parameter and why it is bad.",
+            "items": {
+                "type": "object",
+                "required": ["name", "reason"],
+                "properties": {"name": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _ok(description, schema, geojson_schema=None):
+    content = {"application/json": {"schema": schema}}
+    if geojson_schema:
+        content["application/geo+json"] = {"schema": geojson_schema}
+    return {"200": {"description": description, "content": content}, "400": _PROBLEM}
+
+
+@cache
+def openapi_document():
+    """The OpenAPI 3.1 document (built once)."""
+    station_ref = {"$ref": "#/components/schemas/Station"}
+    nearest = {
+        "summary": "The nearest stations to a position",
+        "description": "Ascending distance_m. Filters apply before the limit.",
+        "operationId": "nearestStations",
+        "parameters": [
+            _param(
+                "lat",
+                "Latitude, -90 to 90.",
+                {"type": "number", "minimum": -90, "maximum": 90},
+                required=True,
+            ),
+            _param(
+                "lng",
+                "Longitude, -180 to 180.",
+                {"type": "number", "minimum": -180, "maximum": 180},
+                required=True,
+            ),
+            _COORD,
+            _param(
+                "limit",
+                "How many stations, 1 to 50.",
+                {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
+            ),
+            _param(
+                "radius_m",
+                "Only stations within this many metres, 1 to 50000.",
+                {"type": "number", "minimum": 1, "maximum": 50000},
+            ),
+            _param("kind", "Comma-separated station kinds; any of them matches.", _list_of(KINDS)),
+            _param(
+                "amenities",
+                "Comma-separated amenities that must all be available "
+                "(true); unknown does not match.",
+                _list_of(AMENITIES),
+            ),
+            _param(
+                "open_now",
+                "true keeps only stations open now (Asia/Shanghai); unknown "
+                "hours are excluded. false (the default) does not filter.",
+                {"type": "string", "enum": ["true", "false"], "default": "false"},
+            ),
+        ],
+        "responses": _ok(
+            "The nearest stations.",
+            {
+                "type": "object",
+                "required": ["data", "count", "coord"],
+                "properties": {
+                    "data": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/NearestStation"},
+                    },
+                    "count": {"type": "integer"},
+                    "coord": {"type": "string", "enum": list(DATUMS)},
+                },
+            },
+        ),
+    }
+    one = {
+        "summary": "One station",
+        "operationId": "getStation",
+        "parameters": [
+            {
+                "name": "station_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0},
+            },
+            _COORD,
+            _FORMAT,
+        ],
+        "responses": _ok(
+            "The station.",
+            {"type": "object", "required": ["data"], "properties": {"data": station_ref}},
+            {"$ref": "#/components/schemas/Feature"},
+        )
+        | {"404": _PROBLEM},
+    }
+    listing = {
+        "summary": "Stations in a bounding box, paged, by id",
+        "operationId": "listStations",
+        "parameters": [
+            _param(
+                "bbox",
+                "min_lng,min_lat,max_lng,max_lat in the coord datum; all stations when absent.",
+                {"type": "string", "maxLength": 1000},
+            ),
+            _COORD,
+            _FORMAT,
+            _param(
+                "page",
+                "Page number from 1; past the end gives an empty list.",
+                {"type": "integer", "minimum": 1, "maximum": 1000000, "default": 1},
+            ),
+            _param(
+                "per_page",
+                "Items per page, 1 to 500.",
+                {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+            ),
+        ],
+        "responses": _ok(
+            "A page of stations.",
+            {
+                "type": "object",
+                "required": ["data", "page", "per_page", "total"],
+                "properties": {"data": {"type": "array", "items": station_ref}} | _PAGING,
+            },
+            {
+                "type": "object",
+                "required": ["type", "features", "page", "per_page", "total"],
+                "properties": {
+                    "type": {"const": "FeatureCollection"},
+                    "features": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/Feature"},
+                    },
+                }
+                | _PAGING,
+            },
+        ),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Shenzhen rest-station locator API",
+            "version": "1.0.0",
+            "description": "Rest stations for outdoor workers in Shenzhen: 暖蜂驿站, 司机之家 and "
+            "24-hour 党群服务中心. Positions are stored in WGS-84. Every error is "
+            "application/problem+json. Unknown or repeated parameters, and values over 1000 "
+            "characters, are rejected with 400.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": {
+            "/api/v1/stations/nearest": {"get": nearest},
+            "/api/v1/stations/{station_id}": {"get": one},
+            "/api/v1/stations": {"get": listing},
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1",
+                            "content": {"application/json": {"schema": {}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Station": _STATION,
+                "NearestStation": _NEAREST_STATION,
+                "Feature": _FEATURE,
+                "Problem": _PROBLEM_SCHEMA,
+            },
+            "responses": {
+                "Problem": {
+                    "description": "The request was not understood; `errors` names each bad "
+                    "parameter.",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,110 @@
+"""Query-string validation for the API: every bad parameter is named, with the reason."""
+
+import re
+from math import isfinite
+
+from .problems import BadRequest
+
+MAX_VALUE_LENGTH = 1000
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+class QueryArgs:
+    """Reads typed values from request.args, collecting errors; `check()` raises them all."""
+
+    def __init__(self, args, allowed):
+        self.args = args
+        self.errors = {}
+        for name in args:
+            values = args.getlist(name)
+            if name not in allowed:
+                self.errors[name] = "is not a known parameter"
+            elif len(values) > 1:
+                self.errors[name] = "must be given once"
+            elif len(values[0]) > MAX_VALUE_LENGTH:
+                self.errors[name] = f"must be at most {MAX_VALUE_LENGTH} characters"
+
+    def _raw(self, name, required):
+        """The stripped text of a parameter, or None when absent (or already bad)."""
+        if name in self.errors:
+            return None
+        value = self.args.get(name)
+        if value is None or value.strip() == "":
+            if required:
+                self.errors[name] = "is required" if value is None else "must not be empty"
+            elif value is not None:
+                self.errors[name] = "must not be empty"
+            return None
+        return value.strip()
+
+    def number(self, name, *, low, high, required=False, default=None):
+        """A finite number in [low, high]."""
+        raw = self._raw(name, required)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+        if value is None or not isfinite(value) or not low <= value <= high:
+            self.errors[name] = f"must be a number between {low:g} and {high:g}"
+            return default
+        return value
+
+    def integer(self, name, *, low, high, default):
+        """A whole number in [low, high]."""
+        raw = self._raw(name, False)
+        if raw is None:
+            return default
+        if not _INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
+            self.errors[name] = f"must be a whole number between {low} and {high}"
+            return default
+        return int(raw)
+
+    def choice(self, name, choices, *, default):
+        """One of `choices`."""
+        raw = self._raw(name, False)
+        if raw is None:
+            return default
+        if raw not in choices:
+            self.errors[name] = "must be one of " + ", ".join(choices)
+            return default
+        return raw
+
+    def choice_list(self, name, choices):
+        """A comma-separated list, each item one of `choices`, as a tuple."""
+        raw = self._raw(name, False)
+        if raw is None:
+            return ()
+        items = [item.strip() for item in raw.split(",")]
+        if any(item not in choices for item in items):
+            self.errors[name] = "must be a comma-separated list of " + ", ".join(choices)
+            return ()
+        return tuple(dict.fromkeys(items))
+
+    def boolean(self, name, *, default=False):
+        """true or false."""
+        return self.choice(name, ("true", "false"), default=str(default).lower()) == "true"
+
+    def bbox(self, name):
+        """min_lng,min_lat,max_lng,max_lat as a tuple of four numbers, or None."""
+        raw = self._raw(name, False)
+        if raw is None:
+            return None
+        try:
+            box = tuple(float(part) for part in raw.split(","))
+        except ValueError:
+            box = ()
+        valid = len(box) == 4 and all(isfinite(v) for v in box)
+        if not valid or not (-180 <= box[0] <= box[2] <= 180 and -90 <= box[1] <= box[3] <= 90):
+            self.errors[name] = (
+                "must be min_lng,min_lat,max_lng,max_lat: four numbers, longitudes -180 to 180 "
+                "and latitudes -90 to 90, each minimum not above its maximum"
+            )
+            return None
+        return box
+
+    def check(self):
+        """Raise BadRequest naming every bad parameter, if any."""
+        if self.errors:
+            raise BadRequest(self.errors)

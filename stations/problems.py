@@ -1,0 +1,57 @@
+"""One error envelope for the API (RFC 9457 problem+json); pages get one HTML error page."""
+
+from flask import json, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .db import db
+
+PROBLEM_TYPE = "about:blank"
+
+
+class BadRequest(Exception):
+    """Bad API input: `errors` maps each bad parameter to why it is bad."""
+
+    def __init__(self, errors, detail=None):
+        super().__init__(detail)
+        self.errors = errors
+        self.detail = detail or "; ".join(f"{name}: {why}" for name, why in errors.items())
+
+
+def problem(status, title, detail, errors=None):
+    """A problem+json response."""
+    body = {"type": PROBLEM_TYPE, "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = [{"name": name, "reason": why} for name, why in errors.items()]
+    response = json.response(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def _wants_api():
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _bad_request(error):
+    return problem(400, "Bad Request", error.detail, error.errors)
+
+
+def _http_error(error):
+    if not _wants_api():
+        return render_template("error.html", error=error), error.code
+    response = problem(error.code, error.name, error.description)
+    if error.code == 405 and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+def _server_error(error):
+    db.session.rollback()
+    return _http_error(InternalServerError())
+
+
+def init_app(app):
+    """Register the error handlers."""
+    app.register_error_handler(BadRequest, _bad_request)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _server_error)
