@@ -2,7 +2,7 @@
 
 Positions are stored in WGS-84; these functions convert at the edges only.
 The GCJ-02 offset follows the published formula (Krasovsky ellipsoid); it has no
-closed-form inverse, so GCJ-02 -> WGS-84 iterates until the step is below 1e-10 degree.
+closed-form inverse, so the inverses iterate until the step is below 1e-10 degree.
 """
 
 from math import atan2, cos, pi, sin, sqrt
@@ -45,18 +45,23 @@ def wgs84_to_gcj02(*, lat, lng):
     return lat + dlat, lng + dlng
 
 
-def gcj02_to_wgs84(*, lat, lng):
-    """GCJ-02 -> WGS-84 as (lat, lng), by fixed-point iteration of the forward formula."""
-    if not in_china(lat=lat, lng=lng):
-        return lat, lng
-    w_lat, w_lng = lat, lng
+def _invert(forward, lat, lng, first_guess):
+    """Solve forward(x) = (lat, lng) by fixed-point iteration, to 1e-10 degree."""
+    x_lat, x_lng = first_guess
     for _ in range(30):
-        g_lat, g_lng = wgs84_to_gcj02(lat=w_lat, lng=w_lng)
-        step_lat, step_lng = lat - g_lat, lng - g_lng
-        w_lat, w_lng = w_lat + step_lat, w_lng + step_lng
+        f_lat, f_lng = forward(lat=x_lat, lng=x_lng)
+        step_lat, step_lng = lat - f_lat, lng - f_lng
+        x_lat, x_lng = x_lat + step_lat, x_lng + step_lng
         if abs(step_lat) < 1e-10 and abs(step_lng) < 1e-10:
             break
-    return w_lat, w_lng
+    return x_lat, x_lng
+
+
+def gcj02_to_wgs84(*, lat, lng):
+    """GCJ-02 -> WGS-84 as (lat, lng): the exact inverse of the forward formula."""
+    if not in_china(lat=lat, lng=lng):
+        return lat, lng
+    return _invert(wgs84_to_gcj02, lat, lng, (lat, lng))
 
 
 def gcj02_to_bd09(*, lat, lng):
@@ -67,11 +72,11 @@ def gcj02_to_bd09(*, lat, lng):
 
 
 def bd09_to_gcj02(*, lat, lng):
-    """BD-09 -> GCJ-02 as (lat, lng) (Baidu's published approximate inverse)."""
+    """BD-09 -> GCJ-02 as (lat, lng): Baidu's approximate inverse, refined to exact."""
     x, y = lng - 0.0065, lat - 0.006
     z = sqrt(x * x + y * y) - 0.00002 * sin(y * _BD_X_PI)
     theta = atan2(y, x) - 0.000003 * cos(x * _BD_X_PI)
-    return z * sin(theta), z * cos(theta)
+    return _invert(gcj02_to_bd09, lat, lng, (z * sin(theta), z * cos(theta)))
 
 
 def to_wgs84(datum, *, lat, lng):
