@@ -1,6 +1,6 @@
 """One error envelope for the API (RFC 9457 problem+json); pages get one HTML error page."""
 
-from flask import json, render_template, request
+from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .db import db
@@ -22,7 +22,7 @@ def problem(status, title, detail, errors=None):
     body = {"type": PROBLEM_TYPE, "title": title, "status": status, "detail": detail}
     if errors:
         body["errors"] = [{"name": name, "reason": why} for name, why in errors.items()]
-    response = json.response(body)
+    response = jsonify(body)
     response.status_code = status
     response.mimetype = "application/problem+json"
     return response

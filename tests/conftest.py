@@ -55,17 +55,19 @@ def _database(backend, tmp_path_factory, suffix, with_sample):
             from stations.cli import SAMPLE_FILE
 
             import_stations(SAMPLE_FILE, crs="wgs84", is_sample=True)
-    return app
+    yield app
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def empty_database(request, tmp_path_factory):
-    return _database(request.param, tmp_path_factory, "", with_sample=False)
+    yield from _database(request.param, tmp_path_factory, "", with_sample=False)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def sample_database(request, tmp_path_factory):
-    return _database(request.param, tmp_path_factory, "_sample", with_sample=True)
+    yield from _database(request.param, tmp_path_factory, "_sample", with_sample=True)
 
 
 def _in_rollback(app):
