@@ -140,6 +140,12 @@ def station_list():
     return jsonify(data=items, **paging)
 
 
+@bp.get("/health")
+def health():
+    """A liveness probe that touches nothing: also the benchmarks' baseline."""
+    return jsonify(status="ok")
+
+
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3.1 description of this API."""

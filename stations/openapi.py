@@ -303,6 +303,26 @@ def openapi_document():
             "/api/v1/stations/nearest": {"get": nearest},
             "/api/v1/stations/{station_id}": {"get": one},
             "/api/v1/stations": {"get": listing},
+            "/api/v1/health": {
+                "get": {
+                    "summary": "Liveness probe",
+                    "operationId": "health",
+                    "responses": {
+                        "200": {
+                            "description": "The app is up",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["status"],
+                                        "properties": {"status": {"const": "ok"}},
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            },
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
