@@ -1,0 +1,251 @@
+"""Import stations from CSV, XLSX or GeoJSON: every record is checked, then all or none is written.
+
+Records are upserted by external_id; a station whose fields all match the file is not touched.
+"""
+
+import csv
+import json
+import os
+import zipfile
+from itertools import zip_longest
+from math import isfinite
+
+import openpyxl
+from openpyxl.utils.exceptions import InvalidFileException
+from sqlalchemy import select
+
+from .datum import DATUMS, to_wgs84
+from .db import db
+from .districts import district_at
+from .hours import parse_hours
+from .models import AMENITIES, KINDS, STATUSES, Station
+
+REQUIRED = ("external_id", "kind", "name", "lat", "lng")
+TEXT_COLUMNS = ("external_id", "kind", "name", "address", "phone", "opening_hours", "status")
+COLUMNS = (*TEXT_COLUMNS, "lat", "lng", *AMENITIES)
+# Fields of our own API's GeoJSON that the importer works out itself, so a re-import may skip them.
+DERIVED_PROPERTIES = ("id", "district", "open_now", "verified_at", "updated_at", "is_sample")
+AMENITY_WORDS = {
+    **dict.fromkeys(("yes", "true", "1", "y", "是", "有"), True),
+    **dict.fromkeys(("no", "false", "0", "n", "否", "无"), False),
+    **dict.fromkeys(("", "unknown", "未知"), None),
+}
+_GEOJSON_PROPERTIES = (set(COLUMNS) - {"lat", "lng"}) | set(DERIVED_PROPERTIES)
+_ID_BATCH = 500  # external_ids per IN (...) query, well under every backend's parameter limit
+
+
+class ImportFailed(Exception):
+    """Nothing was imported; `errors` lists every problem found, one line of text each."""
+
+    def __init__(self, errors):
+        super().__init__(f"{len(errors)} problem(s); nothing was imported")
+        self.errors = list(errors)
+
+
+def import_stations(path, *, crs="wgs84", is_sample=False):
+    """Create or update the file's stations in one transaction; counts created/updated/unchanged."""
+    if crs not in DATUMS:
+        raise ValueError(f"crs must be one of {', '.join(DATUMS)}")
+    label, errors, records = _read(path)
+    rows, first_seen = [], {}
+    for number, values, problems in records:
+        fields, value_problems = _check(values, crs=crs)
+        problems += value_problems
+        external_id = fields["external_id"]
+        if external_id:
+            first = first_seen.setdefault(external_id, number)
+            if first != number:
+                problems.append(f"external_id '{external_id}' is already used in {label} {first}")
+        errors += [f"{label} {number}: {problem}" for problem in problems]
+        rows.append(fields | {"is_sample": is_sample})
+    if errors:
+        raise ImportFailed(errors)
+    return _write(rows)
+
+
+def _read(path):
+    """The record label ("row" or "feature"), file problems, and (number, values, problems)s."""
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".csv":
+        return ("row", *_table(_csv_rows(path)))
+    if extension == ".xlsx":
+        return ("row", *_table(_sheet_rows(path)))
+    if extension in (".geojson", ".json"):
+        return ("feature", *_features(path))
+    raise ImportFailed([f"unsupported file type '{extension}': use .csv, .xlsx, .geojson or .json"])
+
+
+def _csv_rows(path):
+    """All rows of a UTF-8 CSV file (a leading BOM, as Excel writes it, is dropped)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as file:
+            return list(csv.reader(file))
+    except UnicodeDecodeError:
+        raise ImportFailed(["the CSV file is not UTF-8 (in Excel, save as 'CSV UTF-8')"]) from None
+    except (OSError, csv.Error) as error:
+        raise ImportFailed([f"cannot read the CSV file: {error}"]) from None
+
+
+def _sheet_rows(path):
+    """All rows of the first sheet of an XLSX workbook, as cell values."""
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, InvalidFileException) as error:
+        raise ImportFailed([f"cannot read the XLSX file: {error}"]) from None
+    try:
+        return [list(row) for row in workbook.worksheets[0].iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+
+
+def _table(rows):
+    """The header's problems and the records of a header row and data rows (CSV, XLSX)."""
+    if not rows or not any(_text(cell) for cell in rows[0]):
+        raise ImportFailed(["row 1: there is no header row"])
+    header = [_text(cell) for cell in rows[0]]
+    missing = [
+        f"row 1: missing required column '{name}'" for name in REQUIRED if name not in header
+    ]
+    errors = [f"row 1: unknown column '{name}'" for name in header if name and name not in COLUMNS]
+    if missing:
+        raise ImportFailed(missing + errors)
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    errors += [f"row 1: column '{name}' appears more than once" for name in repeated]
+    records = []
+    for number, cells in enumerate(rows[1:], start=2):
+        if not any(_text(cell) for cell in cells):
+            continue  # blank lines, and the empty rows spreadsheets leave at the end
+        extra = any(_text(cell) for cell in cells[len(header) :])
+        problems = ["more cells than the header row has columns"] if extra else []
+        pairs = zip_longest(header, cells[: len(header)])
+        records.append((number, {name: cell for name, cell in pairs if name in COLUMNS}, problems))
+    return errors, records
+
+
+def _features(path):
+    """No file-level problems, and the records of a FeatureCollection's Point features."""
+    try:
+        with open(path, encoding="utf-8-sig") as file:
+            collection = json.load(file)
+    except OSError as error:
+        raise ImportFailed([f"cannot read the GeoJSON file: {error}"]) from None
+    except ValueError as error:
+        raise ImportFailed([f"the file is not valid UTF-8 JSON: {error}"]) from None
+    features = collection.get("features") if isinstance(collection, dict) else None
+    if not isinstance(features, list) or collection.get("type") != "FeatureCollection":
+        raise ImportFailed(["the file is not a GeoJSON FeatureCollection"])
+    records = []
+    for number, feature in enumerate(features, start=1):
+        feature = feature if isinstance(feature, dict) else {}
+        values = _mapping(feature.get("properties"))
+        values |= _mapping(values.pop("amenities", None))  # our API nests the amenities
+        problems = [f"unknown property '{key}'" for key in values if key not in _GEOJSON_PROPERTIES]
+        geometry = _mapping(feature.get("geometry"))
+        coordinates = geometry.get("coordinates")
+        if geometry.get("type") == "Point" and isinstance(coordinates, list) and coordinates:
+            values["lng"], values["lat"] = (coordinates + [None])[:2]
+        else:
+            # No lat/lng in the record, so the coordinate checks stay quiet about it.
+            problems.append("geometry must be a Point with [lng, lat] coordinates")
+        records.append((number, values, problems))
+    return [], records
+
+
+def _mapping(value):
+    """A JSON object as a new dict; anything else as an empty one."""
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _check(values, *, crs):
+    """The station fields of one record's raw values, and its problems (text, column order)."""
+    problems, fields = [], {}
+    for column in TEXT_COLUMNS:
+        text = _text(values.get(column))
+        limit = Station.__table__.c[column].type.length
+        if len(text) > limit:
+            problems.append(f"{column} is longer than {limit} characters")
+        fields[column] = text or None
+    for column in ("external_id", "kind", "name"):
+        if not fields[column]:
+            problems.append(f"{column} is empty")
+    if fields["kind"] and fields["kind"] not in KINDS:
+        problems.append(f"kind '{fields['kind']}' is not one of {', '.join(KINDS)}")
+    fields["status"] = fields["status"] or "open"
+    if fields["status"] not in STATUSES:
+        problems.append(f"status '{fields['status']}' is not one of {', '.join(STATUSES)}")
+    if fields["opening_hours"]:
+        try:
+            parse_hours(fields["opening_hours"])
+        except ValueError as error:
+            problems.append(f"opening_hours '{fields['opening_hours']}' {error}")
+    if "lat" in values and "lng" in values:
+        lat = _coordinate(values["lat"], "lat", 90, problems)
+        lng = _coordinate(values["lng"], "lng", 180, problems)
+        if lat is not None and lng is not None:
+            fields["lat"], fields["lng"] = to_wgs84(crs, lat=lat, lng=lng)
+            fields["district"] = district_at(lat=fields["lat"], lng=fields["lng"])
+    for column in AMENITIES:
+        value, word = values.get(column), _text(values.get(column))
+        if isinstance(value, bool):
+            fields[column] = value
+        elif word.lower() in AMENITY_WORDS:
+            fields[column] = AMENITY_WORDS[word.lower()]
+        else:
+            problems.append(f"{column} '{word}' is not yes, no or unknown (是/否/未知)")
+    return fields, problems
+
+
+def _coordinate(value, column, bound, problems):
+    """A finite number within ±bound, or None after noting the problem."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        try:
+            number = float(_text(value))
+        except ValueError:
+            number = None
+    if number is not None and isfinite(number) and -bound <= number <= bound:
+        return number
+    if _text(value):
+        problems.append(f"{column} '{_text(value)}' is not a number between -{bound} and {bound}")
+    else:
+        problems.append(f"{column} is empty")
+    return None
+
+
+def _text(value):
+    """A cell as stripped text; spreadsheet numbers such as 1001.0 read as "1001"."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _write(rows):
+    """Create new stations and update changed ones, in one transaction; counts by outcome."""
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    try:
+        ids = [fields["external_id"] for fields in rows]
+        existing = {}
+        for start in range(0, len(ids), _ID_BATCH):
+            batch = ids[start : start + _ID_BATCH]
+            found = db.session.scalars(select(Station).where(Station.external_id.in_(batch)))
+            existing.update((station.external_id, station) for station in found)
+        for fields in rows:
+            station = existing.get(fields["external_id"])
+            if station is None:
+                db.session.add(Station(**fields))
+                counts["created"] += 1
+                continue
+            changed = {
+                key: value for key, value in fields.items() if getattr(station, key) != value
+            }
+            for key, value in changed.items():
+                setattr(station, key, value)  # only real changes, so updated_at moves only then
+            counts["updated" if changed else "unchanged"] += 1
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return counts
