@@ -5,6 +5,7 @@ import os
 import click
 from flask_migrate import upgrade
 
+from . import importer
 from .db import db
 
 SAMPLE_FILE = os.path.join(os.path.dirname(__file__), "data", "sample_stations.csv")
@@ -34,8 +35,6 @@ def import_stations_command(path, crs):
 
 
 def _import_or_exit(path, *, crs, is_sample):
-    from . import importer
-
     try:
         return importer.import_stations(path, crs=crs, is_sample=is_sample)
     except importer.ImportFailed as failure:

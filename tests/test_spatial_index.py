@@ -1,0 +1,67 @@
+"""The nearest query is answered through the spatial index on each backend."""
+
+import random
+
+import sqlalchemy as sa
+
+from stations.db import db, utcnow
+from stations.models import Station
+
+
+def add_stations(count):
+    """Bulk-add synthetic stations so the planner has a reason to prefer the index."""
+    rng, now = random.Random(5), utcnow()
+    rows = [
+        {
+            "external_id": f"plan-{n}",
+            "kind": "warm_station",
+            "name": f"plan {n}",
+            "lat": rng.uniform(22.45, 22.85),
+            "lng": rng.uniform(113.78, 114.55),
+            "status": "open",
+            "is_sample": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in range(count)
+    ]
+    db.session.execute(sa.insert(Station), rows)
+
+
+def captured_nearest_sql(client, query):
+    """The SQL statements (with parameters) the app ran for one /nearest request."""
+    seen = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "station" in statement and "count(" not in statement:
+            seen.append((statement, parameters))
+
+    connection = db.session.connection()
+    sa.event.listen(connection, "before_cursor_execute", capture)
+    try:
+        assert client.get("/api/v1/stations/nearest", query_string=query).status_code == 200
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", capture)
+    return seen
+
+
+def test_nearest_uses_the_spatial_index(client):
+    add_stations(20000)
+    connection = db.session.connection()
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.exec_driver_sql("ANALYZE station")
+    query = {"lat": 22.5431, "lng": 114.0579, "limit": 10, "amenities": "drinking_water"}
+    statements = captured_nearest_sql(client, query)
+    assert statements
+    for statement, parameters in statements:
+        if dialect == "postgresql":
+            rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters).all()
+            plan = "\n".join(row[0] for row in rows)
+            assert "Index Scan using ix_station_position" in plan, plan
+            assert "Seq Scan on station" not in plan, plan
+        else:
+            rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+            plan = "\n".join(row[-1] for row in rows)
+            assert "SCAN station_rtree VIRTUAL TABLE INDEX" in plan, plan
+            assert "SCAN station " not in plan + " ", plan
