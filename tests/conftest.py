@@ -50,9 +50,8 @@ def _database(backend, tmp_path_factory, suffix, with_sample):
     with app.app_context():
         upgrade()
         if with_sample:
-            from stations.importer import import_stations
-
             from stations.cli import SAMPLE_FILE
+            from stations.importer import import_stations
 
             import_stations(SAMPLE_FILE, crs="wgs84", is_sample=True)
     yield app
