@@ -102,7 +102,7 @@ def nearest():
     return jsonify(data=data, count=len(data), coord=coord)
 
 
-@bp.get("/stations/<int:station_id>")
+@bp.get("/stations/<int(max=2147483647):station_id>")
 def station(station_id):
     """One station."""
     args = QueryArgs(request.args, ("coord", "format"))

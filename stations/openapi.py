@@ -233,7 +233,7 @@ def openapi_document():
                 "name": "station_id",
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer", "minimum": 0},
+                "schema": {"type": "integer", "minimum": 0, "maximum": 2147483647},
             },
             _COORD,
             _FORMAT,
