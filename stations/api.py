@@ -54,11 +54,7 @@ def _wants_geojson(args):
     fmt = args.choice("format", ("json", "geojson"), default=None)
     if fmt is not None:
         return fmt == "geojson"
-    best = request.accept_mimetypes.best_match(["application/json", GEOJSON])
-    return (
-        best == GEOJSON
-        and request.accept_mimetypes[GEOJSON] > request.accept_mimetypes["application/json"]
-    )
+    return request.accept_mimetypes.best_match(["application/json", GEOJSON]) == GEOJSON
 
 
 def _coord(args, geojson):

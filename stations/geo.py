@@ -4,7 +4,8 @@ The only module that knows SRIDs, PostGIS functions, the KNN operator and the SQ
 Distances are geodesic metres on the WGS-84 ellipsoid on both backends.
 """
 
-from math import cos, radians
+from functools import lru_cache
+from math import cos, radians, sqrt
 
 import numpy as np
 import sqlalchemy as sa
@@ -27,7 +28,11 @@ _RTREE = sa.table(
     sa.column("min_lat"),
     sa.column("max_lat"),
 )
-_FIRST_RADIUS_M = 3000.0
+_STATION = Station.__table__
+_FIRST_RADIUS_M = 2000.0
+_SPARE_ROWS = 8
+_BOX_NAMES = ("min_lng", "min_lat", "max_lng", "max_lat")
+_WHOLE_EARTH = (-180.0, -90.0, 180.0, 90.0)
 _METRES_PER_DEGREE_LAT_MIN = 110_574.0
 _METRES_PER_DEGREE_LNG_EQUATOR = 111_320.0
 
@@ -56,20 +61,20 @@ def bbox_around(*, lat, lng, radius_m):
     )
 
 
-def _station_filters(*, kinds, amenities, open_now_at):
+def _station_filters(kinds, amenities, open_only):
     """SQL conditions for the filters the database can judge by itself."""
     conditions = []
     if kinds:
-        conditions.append(Station.kind.in_(kinds))
+        conditions.append(_STATION.c.kind.in_(kinds))
     for amenity in amenities:
-        conditions.append(getattr(Station, amenity).is_(True))
-    if open_now_at is not None:
-        conditions += [Station.status == "open", Station.opening_hours.is_not(None)]
+        conditions.append(_STATION.c[amenity].is_(True))
+    if open_only:
+        conditions += [_STATION.c.status == "open", _STATION.c.opening_hours.is_not(None)]
     return conditions
 
 
-def _keep(row, open_now_at):
-    """The filters only Python can judge: open now, from the opening hours."""
+def _is_open(row, open_now_at):
+    """The filter only Python can judge: open at that instant, from the opening hours."""
     if open_now_at is None:
         return True
     return is_open_at(hours=row.opening_hours, status=row.status, at=open_now_at) is True
@@ -80,66 +85,104 @@ def nearest_stations(*, lat, lng, limit, radius_m=None, kinds=(), amenities=(), 
 
     `open_now_at` (a datetime) keeps only stations open at that instant; None keeps all.
     """
-    conditions = _station_filters(kinds=kinds, amenities=amenities, open_now_at=open_now_at)
+    search = (lat, lng, limit, radius_m, tuple(kinds), tuple(amenities), open_now_at)
     if db.session.get_bind().dialect.name == "postgresql":
-        found = _nearest_postgis(lat, lng, limit, radius_m, conditions, open_now_at)
-    else:
-        found = _nearest_sqlite(lat, lng, limit, radius_m, conditions, open_now_at)
+        return _nearest_postgis(*search)
+    return _nearest_sqlite(*search)
+
+
+@lru_cache(maxsize=512)
+def _postgis_query(kinds, amenities, open_only, within_radius):
+    """KNN through the GiST index (`<->`), with the spheroid distance; built once per filter set."""
+    point = sa.func.ST_SetSRID(
+        sa.func.ST_MakePoint(
+            sa.bindparam("lng", type_=sa.Double), sa.bindparam("lat", type_=sa.Double)
+        ),
+        4326,
+    ).cast(Geography)
+    query = sa.select(_STATION, sa.func.ST_Distance(_POSITION, point).label("distance_m"))
+    query = query.where(*_station_filters(kinds, amenities, open_only))
+    if within_radius:
+        query = query.where(sa.func.ST_DWithin(_POSITION, point, sa.bindparam("radius_m")))
+    query = query.order_by(_POSITION.op("<->")(point))
+    return query.limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
+
+
+def _nearest_postgis(lat, lng, limit, radius_m, kinds, amenities, open_now_at):
+    """Candidates in `<->` (sphere) order, re-ranked by the spheroid distance."""
+    query = _postgis_query(kinds, amenities, open_now_at is not None, radius_m is not None)
+    params = {"lat": lat, "lng": lng, "radius_m": radius_m, "skip": 0}
+    connection = db.session.connection()
+    # Spare rows absorb the small sphere/spheroid differences of the `<->` order.
+    wanted = limit + _SPARE_ROWS
+    params["batch"] = wanted if open_now_at is None else wanted * 4
+    found = []
+    while True:
+        rows = connection.execute(query, params).all()
+        found += [(row, row.distance_m) for row in rows if _is_open(row, open_now_at)]
+        if len(rows) < params["batch"] or len(found) >= wanted:
+            break
+        params["skip"] += params["batch"]
+        params["batch"] *= 2
+    found.sort(key=lambda pair: pair[1])
     return found[:limit]
 
 
-def _nearest_postgis(lat, lng, limit, radius_m, conditions, open_now_at):
-    """KNN through the GiST index (`<->`), re-ranked by the spheroid distance."""
-    point = sa.func.ST_SetSRID(sa.func.ST_MakePoint(lng, lat), 4326).cast(Geography)
-    query = sa.select(Station.__table__, sa.func.ST_Distance(_POSITION, point).label("d"))
-    query = query.where(*conditions).order_by(_POSITION.op("<->")(point))
-    if radius_m is not None:
-        query = query.where(sa.func.ST_DWithin(_POSITION, point, radius_m))
-    # A few spare rows absorb the small sphere/spheroid differences of `<->` ordering.
-    batch = limit + 8 if open_now_at is None else limit * 4 + 8
-    found, offset = [], 0
-    while True:
-        rows = db.session.execute(query.limit(batch).offset(offset)).all()
-        found += [(row, row.d) for row in rows if _keep(row, open_now_at)]
-        if len(rows) < batch or len(found) >= limit + 8:
-            break
-        offset, batch = offset + batch, batch * 2
-    found.sort(key=lambda pair: pair[1])
-    return found
-
-
-def _nearest_sqlite(lat, lng, limit, radius_m, conditions, open_now_at):
-    """Candidates from the R*Tree in a growing box, ranked by exact geodesic distance."""
-    search_m = min(_FIRST_RADIUS_M, radius_m) if radius_m is not None else _FIRST_RADIUS_M
-    columns = Station.__table__.columns
-    while True:
-        min_lng, min_lat, max_lng, max_lat = bbox_around(lat=lat, lng=lng, radius_m=search_m)
-        query = (
-            sa.select(columns)
-            .join(_RTREE, _RTREE.c.id == Station.id)
-            .where(
-                _RTREE.c.max_lng >= min_lng,
-                _RTREE.c.min_lng <= max_lng,
-                _RTREE.c.max_lat >= min_lat,
-                _RTREE.c.min_lat <= max_lat,
-                *conditions,
-            )
+@lru_cache(maxsize=512)
+def _sqlite_candidates_query(kinds, amenities, open_only):
+    """Matching stations' ids and positions inside a box, from the R*Tree; built once."""
+    columns = [_STATION.c[name] for name in ("id", "lat", "lng", "opening_hours", "status")]
+    return (
+        sa.select(*columns)
+        .join(_RTREE, _RTREE.c.id == _STATION.c.id)
+        .where(
+            _RTREE.c.max_lng >= sa.bindparam("min_lng"),
+            _RTREE.c.min_lng <= sa.bindparam("max_lng"),
+            _RTREE.c.max_lat >= sa.bindparam("min_lat"),
+            _RTREE.c.min_lat <= sa.bindparam("max_lat"),
+            *_station_filters(kinds, amenities, open_only),
         )
-        rows = [row for row in db.session.execute(query).all() if _keep(row, open_now_at)]
+    )
+
+
+_ROWS_BY_ID = sa.select(_STATION).where(_STATION.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+def _nearest_sqlite(lat, lng, limit, radius_m, kinds, amenities, open_now_at):
+    """Candidates from the R*Tree in a box that grows until it surely holds the nearest."""
+    query = _sqlite_candidates_query(kinds, amenities, open_now_at is not None)
+    connection = db.session.connection()
+    search_m = min(_FIRST_RADIUS_M, radius_m or _FIRST_RADIUS_M)
+    while True:
+        box = bbox_around(lat=lat, lng=lng, radius_m=search_m)
+        candidates = connection.execute(query, dict(zip(_BOX_NAMES, box, strict=True))).all()
         dists = distances_m(
-            lat=lat, lng=lng, lats=[r.lat for r in rows], lngs=[r.lng for r in rows]
+            lat=lat, lng=lng, lats=[c.lat for c in candidates], lngs=[c.lng for c in candidates]
         )
-        found = sorted(
-            ((row, float(d)) for row, d in zip(rows, dists, strict=True) if d <= search_m),
-            key=lambda pair: pair[1],
-        )
-        # Every station within search_m lies in the box, so `limit` found within it are the nearest.
-        whole_earth = (min_lng, min_lat, max_lng, max_lat) == (-180.0, -90.0, 180.0, 90.0)
-        if len(found) >= limit or search_m == radius_m or whole_earth:
-            return found
-        search_m *= 4
+        nearest = []
+        for index in np.argsort(dists, kind="stable"):
+            if _is_open(candidates[index], open_now_at):
+                nearest.append((candidates[index].id, float(dists[index])))
+                if len(nearest) == limit:
+                    break
+        # Every station within search_m lies in the box, so those are certain; beyond it, a
+        # station outside the box could be nearer.
+        if len(nearest) == limit and nearest[-1][1] <= search_m:
+            break
+        if search_m == radius_m or box == _WHOLE_EARTH:
+            nearest = [pair for pair in nearest if pair[1] <= search_m]
+            break
+        if len(nearest) == limit:
+            search_m = nearest[-1][1]  # a box this size surely holds the `limit` nearest
+        else:
+            search_m *= max(2.0, 1.5 * sqrt(limit / max(len(nearest), 1)))
         if radius_m is not None:
             search_m = min(search_m, radius_m)
+    if not nearest:
+        return []
+    rows = connection.execute(_ROWS_BY_ID, {"ids": [i for i, _ in nearest]}).all()
+    by_id = {row.id: row for row in rows}
+    return [(by_id[station_id], distance) for station_id, distance in nearest]
 
 
 def stations_in_bbox(*, bbox, page, per_page):
@@ -147,14 +190,17 @@ def stations_in_bbox(*, bbox, page, per_page):
     inside = ()
     if bbox is not None:
         min_lng, min_lat, max_lng, max_lat = bbox
-        inside = (Station.lng.between(min_lng, max_lng), Station.lat.between(min_lat, max_lat))
+        inside = (
+            _STATION.c.lng.between(min_lng, max_lng),
+            _STATION.c.lat.between(min_lat, max_lat),
+        )
     total = db.session.execute(
-        sa.select(sa.func.count()).select_from(Station).where(*inside)
+        sa.select(sa.func.count()).select_from(_STATION).where(*inside)
     ).scalar_one()
     query = (
-        sa.select(Station.__table__)
+        sa.select(_STATION)
         .where(*inside)
-        .order_by(Station.id)
+        .order_by(_STATION.c.id)
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
