@@ -56,7 +56,7 @@ def bbox_around(*, lat, lng, radius_m):
     )
 
 
-def _station_filters(*, kinds, amenities, open_now_at):
+def _station_filters(*, kinds, amenities, open_now_at, open_24_7):
     """SQL conditions for the filters the database can judge by itself."""
     conditions = []
     if kinds:
@@ -65,6 +65,8 @@ def _station_filters(*, kinds, amenities, open_now_at):
         conditions.append(getattr(Station, amenity).is_(True))
     if open_now_at is not None:
         conditions += [Station.status == "open", Station.opening_hours.is_not(None)]
+    if open_24_7:
+        conditions += [Station.status == "open", Station.opening_hours == "24/7"]
     return conditions
 
 
@@ -75,12 +77,17 @@ def _keep(row, open_now_at):
     return is_open_at(hours=row.opening_hours, status=row.status, at=open_now_at) is True
 
 
-def nearest_stations(*, lat, lng, limit, radius_m=None, kinds=(), amenities=(), open_now_at=None):
+def nearest_stations(
+    *, lat, lng, limit, radius_m=None, kinds=(), amenities=(), open_now_at=None, open_24_7=False
+):
     """The `limit` nearest matching stations as (row, distance_m), nearest first.
 
     `open_now_at` (a datetime) keeps only stations open at that instant; None keeps all.
+    `open_24_7` keeps only open stations whose hours are exactly "24/7".
     """
-    conditions = _station_filters(kinds=kinds, amenities=amenities, open_now_at=open_now_at)
+    conditions = _station_filters(
+        kinds=kinds, amenities=amenities, open_now_at=open_now_at, open_24_7=open_24_7
+    )
     if db.session.get_bind().dialect.name == "postgresql":
         found = _nearest_postgis(lat, lng, limit, radius_m, conditions, open_now_at)
     else:
