@@ -1,6 +1,6 @@
 """One error envelope for the API (RFC 9457 problem+json); pages get one HTML error page."""
 
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .db import db
@@ -46,6 +46,7 @@ def _http_error(error):
 
 
 def _server_error(error):
+    current_app.logger.error("Unhandled exception on %s", request.path, exc_info=error)
     db.session.rollback()
     return _http_error(InternalServerError())
 
