@@ -105,9 +105,7 @@ class Phone:
         self.console_errors = []
         context.route("**/*", self._route)
         self.page = context.new_page()
-        self.page.on(
-            "console", lambda m: m.type == "error" and self.console_errors.append(m.text)
-        )
+        self.page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
         self.page.on("pageerror", lambda error: self.console_errors.append(str(error)))
 
     def _route(self, route):
@@ -125,6 +123,14 @@ class Phone:
 
     def wait_for_list(self):
         self.page.wait_for_selector("#list[aria-busy=false] li.station")
+
+    def wait_for_ids(self, ids):
+        """Wait until the list shows exactly these stations, in this order."""
+        self.page.wait_for_function(
+            "ids => [...document.querySelectorAll('#list li.station')]"
+            ".map(li => +li.dataset.stationId).join() === ids.join()",
+            arg=list(ids),
+        )
 
     def listed_ids(self):
         return [

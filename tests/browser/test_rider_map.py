@@ -47,14 +47,11 @@ def test_water_chip_finds_the_nearest_open_station_with_water_in_one_tap(phone, 
     rider = phone()
     page = rider.open()
     before = rider.listed_ids()
-    page.get_by_role("button", name="饮水", exact=True).tap()
+    water = page.get_by_role("button", name="饮水", exact=True)
+    water.tap()
     page.wait_for_url("**/?amenities=drinking_water")
     expected = api_nearest(live_server, FUTIAN, amenities="drinking_water")
-    page.wait_for_function(
-        "ids => [...document.querySelectorAll('#list li.station')]"
-        ".map(li => +li.dataset.stationId).join() === ids.join()",
-        arg=[s["id"] for s in expected],
-    )
+    rider.wait_for_ids([s["id"] for s in expected])
     assert expected[0]["amenities"]["drinking_water"] is True and expected[0]["open_now"] is True
     go = page.locator("#list li.station").first.locator("a.go")
     to = parse_qs(urlsplit(go.get_attribute("href")).query)["to"][0].split(",")
@@ -62,12 +59,8 @@ def test_water_chip_finds_the_nearest_open_station_with_water_in_one_tap(phone, 
     assert metres(float(to[1]), float(to[0]), g_lat, g_lng) <= 1.0
     page.go_back()
     page.wait_for_url(live_server.url + "/")
-    page.wait_for_function(
-        "ids => [...document.querySelectorAll('#list li.station')]"
-        ".map(li => +li.dataset.stationId).join() === ids.join()",
-        arg=before,
-    )
-    assert page.get_by_role("button", name="饮水", exact=True).get_attribute("aria-pressed") == "false"
+    rider.wait_for_ids(before)
+    assert water.get_attribute("aria-pressed") == "false"
 
 
 def test_filters_in_the_url_are_applied_on_load(phone, live_server):
@@ -92,11 +85,7 @@ def test_moving_changes_the_list(phone, live_server):
     rider.open()
     rider.context.set_geolocation(LONGGANG)
     expected = [s["id"] for s in api_nearest(live_server, LONGGANG)]
-    rider.page.wait_for_function(
-        "ids => [...document.querySelectorAll('#list li.station')]"
-        ".map(li => +li.dataset.stationId).join() === ids.join()",
-        arg=expected,
-    )
+    rider.wait_for_ids(expected)
     assert set(expected).isdisjoint(s["id"] for s in api_nearest(live_server, FUTIAN))
 
 
@@ -174,11 +163,7 @@ def test_refused_location_says_so_and_a_tap_on_the_map_sets_it(phone, live_serve
     assert rider.listed_ids() == [s["id"] for s in api_nearest(live_server, position)]
     page.select_option("#pick-district", label="龙岗区")
     expected = [s["id"] for s in api_nearest(live_server, LONGGANG)]
-    page.wait_for_function(
-        "ids => [...document.querySelectorAll('#list li.station')]"
-        ".map(li => +li.dataset.stationId).join() === ids.join()",
-        arg=expected,
-    )
+    rider.wait_for_ids(expected)
 
 
 def test_inside_wechat_the_detail_says_how_to_open_the_app(phone):
