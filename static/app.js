@@ -286,6 +286,7 @@
     var banner = $("sample-banner");
     if (banner && stations.length) banner.hidden = !stations.some(function (s) { return s.is_sample; });
     whenMap(function (m) { m.showList(stations); });
+    if (window.performance && performance.mark) performance.mark("list-shown");
   }
 
   function listItem(s, rank) {
