@@ -75,8 +75,17 @@ def start_server(workdir):
     raise RuntimeError("the app did not start")
 
 
+# Cumulative layout shift while loading (the page should not jump as it fills in).
+LAYOUT_SHIFTS = """
+window.__shift = 0;
+new PerformanceObserver(list => list.getEntries().forEach(e => {
+  if (!e.hadRecentInput) window.__shift += e.value;
+})).observe({type: "layout-shift", buffered: true});
+"""
+
+
 def one_load(browser, base):
-    """One cold first load: (bytes until the list shows, bytes in all, ms to list, requests)."""
+    """One cold first load: bytes until the list shows and in all, ms to list, shift, URLs."""
     context = browser.new_context(
         viewport={"width": 390, "height": 844},
         device_scale_factor=3,
@@ -89,6 +98,7 @@ def one_load(browser, base):
         service_workers="block",
     )
     page = context.new_page()
+    page.add_init_script(LAYOUT_SHIFTS)
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
@@ -114,9 +124,10 @@ def one_load(browser, base):
     list_ms = page.evaluate("performance.getEntriesByName('list-shown')[0].startTime")
     bytes_at_list = sum(sizes.values())
     page.wait_for_load_state("networkidle")
+    shift = page.evaluate("window.__shift")
     external = [url for url in urls.values() if not url.startswith(base)]
     context.close()
-    return bytes_at_list, sum(sizes.values()), list_ms, sorted(set(urls.values())), external
+    return bytes_at_list, sum(sizes.values()), list_ms, sorted(set(urls.values())), external, shift
 
 
 def main():
@@ -144,6 +155,7 @@ def main():
         "bytes_first_load_median": total,
         "list_visible_ms": [round(ms) for ms in list_ms],
         "list_visible_ms_median": round(statistics.median(list_ms)),
+        "layout_shift_max": round(max(run[5] for run in runs), 4),
         "requests": [url.removeprefix(base) for url in runs[0][3]],
         "external_requests": external,
     }

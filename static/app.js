@@ -406,7 +406,7 @@
         } else {
           me.setLatLng(at);
         }
-        if (zoom) map.setView(at, Math.max(map.getZoom(), zoom)); else map.panTo(at);
+        if (zoom) map.setView(at, Math.max(map.getZoom(), zoom), {animate: false}); else map.panTo(at);
       },
       showList: function (stations) {
         ranked.clearLayers();

@@ -186,6 +186,7 @@ def test_english_by_the_switch(phone):
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.get_by_role("button", name="Water", exact=True).is_visible()
     assert "walk" in page.locator("#list li.station").first.inner_text()
+    rider.screenshot("rider-map-en.png")
 
 
 def test_offline_the_shell_and_last_list_open_marked_stale(phone, live_server):
@@ -202,3 +203,36 @@ def test_offline_the_shell_and_last_list_open_marked_stale(phone, live_server):
     assert rider.listed_ids() == online
     assert "离线" in page.locator("#list-status").inner_text()
     rider.context.set_offline(False)
+
+
+def test_without_tiles_the_list_filters_and_navigation_still_work(phone, live_server):
+    rider = phone(tile_url="/no-such-tiles/{z}/{x}/{y}.png")
+    rider.expected_console_errors.add(
+        "Failed to load resource: the server responded with a status of 404 (NOT FOUND)"
+    )
+    page = rider.open()
+    page.get_by_role("button", name="厕所", exact=True).tap()
+    expected = api_nearest(live_server, FUTIAN, amenities="toilet")
+    rider.wait_for_ids([s["id"] for s in expected])
+    page.locator("#list li.station .station-open").first.tap()
+    href = page.locator("#detail [data-nav=amap]").get_attribute("href")
+    to_lng, to_lat, _ = parse_qs(urlsplit(href).query)["to"][0].split(",", 2)
+    g_lat, g_lng = datum.wgs84_to_gcj02(lat=expected[0]["lat"], lng=expected[0]["lng"])
+    assert metres(float(to_lat), float(to_lng), g_lat, g_lng) <= 1.0
+
+
+def test_320_px_wide_nothing_overflows_and_targets_are_44_px(phone):
+    rider = phone(width=320)
+    page = rider.open()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+
+    small_targets = """() => [...document.querySelectorAll('button, a[href], select')]
+        .filter(e => e.offsetParent !== null && !e.closest('.leaflet-control-attribution'))
+        .map(e => [e.textContent.trim() || e.className, e.getBoundingClientRect()])
+        .filter(([, r]) => r.width < 44 || r.height < 44)
+        .map(([name, r]) => `${name} ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+    assert page.evaluate(small_targets) == []
+    page.locator("#list li.station .station-open").first.tap()
+    page.locator("#detail").wait_for(state="visible")
+    assert page.evaluate(small_targets) == []
+    rider.screenshot("rider-detail-320px.png")
