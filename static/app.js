@@ -213,8 +213,9 @@
   /* ---- State: the rider's WGS-84 position, where it came from, the filters, the list. */
   var state = {position: null, source: null, listedAt: null, filters: filtersFrom(location.search),
     stations: [], request: 0};
-  var watchId = null;
+  var watchId = null, recenter = false;
 
+  /* A new position; the map centres on it after "locate me" or a district, not on every move. */
   function setPosition(lat, lng, source) {
     var moved = !state.listedAt || metresBetween(state.listedAt, {lat: lat, lng: lng}) > REFRESH_AFTER_M;
     state.position = {lat: lat, lng: lng};
@@ -223,7 +224,9 @@
     document.body.dataset.lng = lng;
     $("position-text").textContent = source === "gps" ? T.located : T.picked;
     $("pick").hidden = source === "gps";
-    whenMap(function (m) { m.showPosition(lat, lng, source === "gps" ? 15 : null); });
+    var centre = recenter;
+    recenter = false;
+    whenMap(function (m) { m.showPosition(lat, lng, centre); });
     if (moved) loadList();
   }
 
@@ -236,10 +239,16 @@
   function locate() {
     if (!navigator.geolocation) return positionFailed(null);
     $("position-text").textContent = T.locating;
+    recenter = true;
     if (watchId !== null) navigator.geolocation.clearWatch(watchId);
     watchId = navigator.geolocation.watchPosition(function (p) {
       setPosition(p.coords.latitude, p.coords.longitude, "gps");
     }, positionFailed, {enableHighAccuracy: true, maximumAge: 30000, timeout: 20000});
+  }
+
+  function stopWatching() {
+    if (watchId !== null) navigator.geolocation.clearWatch(watchId);
+    watchId = null;
   }
 
   function positionFailed(error) {
@@ -263,10 +272,8 @@
         });
       })
       .then(function (result) {
-        if (number !== state.request) return;
-        showList(result.body.data, result.staleSince);
-      })
-      .catch(function () {
+        if (number === state.request) showList(result.body.data, result.staleSince);
+      }, function () {  // the network or the server failed (a bug in showList is not caught)
         if (number !== state.request) return;
         list.setAttribute("aria-busy", "false");
         $("list-status").textContent = T.load_failed;
@@ -308,9 +315,9 @@
     open.appendChild(body);
     open.addEventListener("click", function () { showDetail(s); });
     item.appendChild(open);
-    var go = el("a", "go", cfg.navigateLabel);
+    var go = el("a", "go", T.navigate);
     go.href = navLinks(s)[IN_WECHAT ? "amap-web" : "amap"];
-    go.setAttribute("aria-label", cfg.navigateLabel + ": " + s.name);
+    go.setAttribute("aria-label", T.navigate + ": " + s.name);
     item.appendChild(go);
     return item;
   }
@@ -365,14 +372,15 @@
 
   function startMap(parts) {
     var map = parts.map, cluster = parts.cluster, markers = new Map();
-    var me = null, ranked = L.layerGroup().addTo(map), loading = false;
+    var me = null, ranked = L.layerGroup().addTo(map), loading = false, again = false;
 
     function stationIcon(kind) {
       return L.divIcon({className: "pin pin-" + kind, html: "<span></span>", iconSize: [44, 44]});
     }
 
     function loadMarkers() {
-      if (loading || !navigator.onLine || map.getZoom() < cfg.markerMinZoom) return;
+      if (!navigator.onLine || map.getZoom() < cfg.markerMinZoom) return;
+      if (loading) { again = true; return; }
       var b = map.getBounds().pad(0.2);
       var sw = fromMap(b.getSouth(), b.getWest()), ne = fromMap(b.getNorth(), b.getEast());
       loading = true;
@@ -380,6 +388,7 @@
         [sw[1], sw[0], ne[1], ne[0]].map(function (v) { return v.toFixed(5); }).join(","))
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (body) {
+          loading = false;
           var fresh = [];
           body.features.forEach(function (f) {
             if (markers.has(f.id)) return;
@@ -390,15 +399,14 @@
             fresh.push(marker);
           });
           cluster.addLayers(fresh);
-        })
-        .catch(function () { /* markers are extra: the list and navigation work without them */ })
-        .then(function () { loading = false; });
+          if (again) { again = false; loadMarkers(); }
+        }, function () { loading = false; });  // markers are extra: the list works without them
     }
 
     mapApi = {
       map: map, cluster: cluster, markers: markers, ranked: ranked,
       positionMarker: function () { return me; },
-      showPosition: function (lat, lng, zoom) {
+      showPosition: function (lat, lng, centre) {
         var at = toMap(lat, lng);
         if (!me) {
           me = L.circleMarker(at, {radius: 9, color: "#fff", weight: 3, fillColor: "#1558d6",
@@ -406,7 +414,7 @@
         } else {
           me.setLatLng(at);
         }
-        if (zoom) map.setView(at, Math.max(map.getZoom(), zoom), {animate: false}); else map.panTo(at);
+        if (centre) map.setView(at, Math.max(map.getZoom(), 15), {animate: false});
       },
       showList: function (stations) {
         ranked.clearLayers();
@@ -424,8 +432,7 @@
     map.on("click", function (e) {
       if (state.source === "gps") return;
       var p = fromMap(e.latlng.lat, e.latlng.lng);
-      if (watchId !== null) navigator.geolocation.clearWatch(watchId);
-      watchId = null;
+      stopWatching();
       setPosition(p[0], p[1], "map");
     });
     window.riderMap = mapApi;
@@ -443,14 +450,19 @@
     loadList();
   });
   $("locate").addEventListener("click", locate);
+  window.addEventListener("online", loadList);
   $("pick-district").addEventListener("change", function (e) {
     var d = cfg.districts[e.target.value];
     if (!d) return;
-    if (watchId !== null) navigator.geolocation.clearWatch(watchId);
-    watchId = null;
+    stopWatching();
+    recenter = true;
     setPosition(d.lat, d.lng, "district");
   });
   $("detail-close").addEventListener("click", function () { $("detail").close(); });
+  $("detail").addEventListener("click", function (e) {  // a tap on the backdrop closes it
+    var box = this.getBoundingClientRect();
+    if (e.clientY < box.top || e.clientY > box.bottom || e.clientX < box.left || e.clientX > box.right) this.close();
+  });
   $("copy-address").addEventListener("click", copyAddress);
   if (IN_WECHAT) $("wechat-hint").hidden = false;
   showFilters();

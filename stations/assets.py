@@ -63,6 +63,7 @@ def vendor_url(package, name):
     return url_for("assets.library", package=package, version=version, name=name)
 
 
+@bp.app_template_global()
 def asset_url(name):
     """The URL of one of the app's own static files, with a hash of its content in it."""
     digest = _load(os.path.join(STATIC, name))[2]

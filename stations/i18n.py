@@ -104,6 +104,7 @@ def script_text():
         "copied": _("地址已复制"),
         "copy_failed": _("无法复制，请长按地址手动复制。"),
         "my_position": _("我的位置"),
+        "navigate": _("导航"),
         "kinds": {kind: str(name) for kind, name in KIND_NAMES.items()},
         "amenities": {name: str(label) for name, label in AMENITY_NAMES.items()},
         "hours_words": {word: str(text) for word, text in HOURS_WORDS.items()},

@@ -56,7 +56,6 @@ def _page_config(fmap):
         "nearestUrl": url_for("api.nearest"),
         "stationsUrl": url_for("api.station_list"),
         "serviceWorkerUrl": url_for("pages.service_worker"),
-        "navigateLabel": _("导航"),
         "districts": {d["code"]: {"lat": d["lat"], "lng": d["lng"]} for d in district_centres()},
         "text": script_text(),
     }
@@ -75,10 +74,8 @@ def index():
         filters=page_filters(request.args),
         chip_amenities={name: AMENITY_NAMES[name] for name in CHIP_AMENITIES},
         kind_names=KIND_NAMES,
-        amenity_names=AMENITY_NAMES,
         districts=district_centres(),
         sample=_shows_sample(),
-        asset_url=asset_url,
     )
     response = make_response(html)
     response.vary.update(("Accept-Language", "Cookie"))
