@@ -372,7 +372,7 @@
 
   function startMap(parts) {
     var map = parts.map, cluster = parts.cluster, markers = new Map();
-    var me = null, ranked = L.layerGroup().addTo(map), loading = false, again = false;
+    var me = null, ranked = L.layerGroup().addTo(map), loading = false, again = false, loaded = null;
 
     function stationIcon(kind) {
       return L.divIcon({className: "pin pin-" + kind, html: "<span></span>", iconSize: [44, 44]});
@@ -380,6 +380,7 @@
 
     function loadMarkers() {
       if (!navigator.onLine || map.getZoom() < cfg.markerMinZoom) return;
+      if (loaded && loaded.contains(map.getBounds())) return;  // this view's markers are in
       if (loading) { again = true; return; }
       var b = map.getBounds().pad(0.2);
       var sw = fromMap(b.getSouth(), b.getWest()), ne = fromMap(b.getNorth(), b.getEast());
@@ -389,6 +390,7 @@
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (body) {
           loading = false;
+          loaded = b;
           var fresh = [];
           body.features.forEach(function (f) {
             if (markers.has(f.id)) return;
