@@ -3,8 +3,12 @@
 import os
 
 from flask import Flask
+from flask_compress import Compress
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+compress = Compress()
 
 
 def database_url(instance_path):
@@ -30,6 +34,11 @@ def create_app(test_config=None):
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("SECRET_KEY", "dev"),
         SQLALCHEMY_DATABASE_URI=database_url(app.instance_path),
+        MAP_TILES=os.environ.get("MAP_TILES", "gaode"),
+        MAP_TILE_URL=os.environ.get("MAP_TILE_URL", ""),
+        TIANDITU_KEY=os.environ.get("TIANDITU_KEY", ""),
+        # flask-compress leaves a streamed file (send_file) open; assets.py gzips its own files.
+        COMPRESS_STREAMS=False,
     )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
@@ -38,11 +47,15 @@ def create_app(test_config=None):
     if app.config["SECRET_KEY"] == "dev" and os.environ.get("FLASK_ENV") == "production":
         raise RuntimeError("Set SECRET_KEY: the default secret key is not for production.")
 
-    from . import api, cli, db, pages, problems
+    from . import api, assets, cli, db, i18n, pages, problems, webmap
 
+    webmap.check_config(app.config)
     db.init_app(app)
     cli.init_app(app)
     problems.init_app(app)
+    i18n.init_app(app)
+    compress.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(assets.bp)
     return app

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, jsonify, request
 from . import datum
 from .db import db
 from .geo import nearest_stations, stations_in_bbox
-from .hours import is_open_at, local_now
+from .hours import is_open_at, local_now, next_change_at
 from .models import AMENITIES, KINDS, Station
 from .openapi import openapi_document
 from .params import QueryArgs
@@ -18,6 +18,7 @@ GEOJSON = "application/geo+json"
 def station_json(row, *, coord, now):
     """The public fields of a station row, its position given in `coord`."""
     lat, lng = datum.from_wgs84(coord, lat=row.lat, lng=row.lng)
+    hours = {"hours": row.opening_hours, "status": row.status, "at": now}
     return {
         "id": row.id,
         "external_id": row.external_id,
@@ -30,7 +31,8 @@ def station_json(row, *, coord, now):
         "phone": row.phone,
         "amenities": {name: getattr(row, name) for name in AMENITIES},
         "opening_hours": row.opening_hours,
-        "open_now": is_open_at(hours=row.opening_hours, status=row.status, at=now),
+        "open_now": is_open_at(**hours),
+        "next_change_at": _iso(next_change_at(**hours)),
         "status": row.status,
         "verified_at": _iso(row.verified_at),
         "updated_at": _iso(row.updated_at),
@@ -69,7 +71,7 @@ def nearest():
     """The nearest stations to a position, filtered, nearest first."""
     args = QueryArgs(
         request.args,
-        ("lat", "lng", "coord", "limit", "radius_m", "kind", "amenities", "open_now"),
+        ("lat", "lng", "coord", "limit", "radius_m", "kind", "amenities", "open_now", "open_24_7"),
     )
     lat = args.number("lat", low=-90, high=90, required=True)
     lng = args.number("lng", low=-180, high=180, required=True)
@@ -79,6 +81,7 @@ def nearest():
     kinds = args.choice_list("kind", KINDS)
     amenities = args.choice_list("amenities", AMENITIES)
     open_now = args.boolean("open_now")
+    open_24_7 = args.boolean("open_24_7")
     args.check()
     now = local_now()
     lat, lng = datum.to_wgs84(coord, lat=lat, lng=lng)
@@ -90,6 +93,7 @@ def nearest():
         kinds=kinds,
         amenities=amenities,
         open_now_at=now if open_now else None,
+        open_24_7=open_24_7,
     )
     data = [
         station_json(row, coord=coord, now=now) | {"distance_m": round(distance, 1)}

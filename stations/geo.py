@@ -61,7 +61,7 @@ def bbox_around(*, lat, lng, radius_m):
     )
 
 
-def _station_filters(kinds, amenities, open_only):
+def _station_filters(kinds, amenities, open_only, open_24_7):
     """SQL conditions for the filters the database can judge by itself."""
     conditions = []
     if kinds:
@@ -70,6 +70,8 @@ def _station_filters(kinds, amenities, open_only):
         conditions.append(_STATION.c[amenity].is_(True))
     if open_only:
         conditions += [_STATION.c.status == "open", _STATION.c.opening_hours.is_not(None)]
+    if open_24_7:
+        conditions += [_STATION.c.status == "open", _STATION.c.opening_hours == "24/7"]
     return conditions
 
 
@@ -80,12 +82,16 @@ def _is_open(row, open_now_at):
     return is_open_at(hours=row.opening_hours, status=row.status, at=open_now_at) is True
 
 
-def nearest_stations(*, lat, lng, limit, radius_m=None, kinds=(), amenities=(), open_now_at=None):
+def nearest_stations(
+    *, lat, lng, limit, radius_m=None, kinds=(), amenities=(), open_now_at=None, open_24_7=False
+):
     """The `limit` nearest matching stations as (row, distance_m), nearest first.
 
     `open_now_at` (a datetime) keeps only stations open at that instant; None keeps all.
+    `open_24_7` keeps only open stations whose hours are exactly "24/7".
     """
-    search = (lat, lng, limit, radius_m, tuple(kinds), tuple(amenities), open_now_at)
+    filters = (tuple(kinds), tuple(amenities), open_now_at is not None, open_24_7)
+    search = (lat, lng, limit, radius_m, filters, open_now_at)
     if db.session.get_bind().dialect.name == "postgresql":
         return _nearest_postgis(*search)
     return _nearest_sqlite(*search)
@@ -111,7 +117,7 @@ def _walk(fetch, limit, open_now_at):
 
 
 @lru_cache(maxsize=512)
-def _postgis_query(kinds, amenities, open_only, within_radius):
+def _postgis_query(filters, within_radius):
     """KNN through the GiST index (`<->`), with the spheroid distance; built once per filter set."""
     point = sa.func.ST_SetSRID(
         sa.func.ST_MakePoint(
@@ -120,16 +126,16 @@ def _postgis_query(kinds, amenities, open_only, within_radius):
         4326,
     ).cast(Geography)
     query = sa.select(_STATION, sa.func.ST_Distance(_POSITION, point).label("distance_m"))
-    query = query.where(*_station_filters(kinds, amenities, open_only))
+    query = query.where(*_station_filters(*filters))
     if within_radius:
         query = query.where(sa.func.ST_DWithin(_POSITION, point, sa.bindparam("radius_m")))
     query = query.order_by(_POSITION.op("<->")(point))
     return query.limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
 
 
-def _nearest_postgis(lat, lng, limit, radius_m, kinds, amenities, open_now_at):
+def _nearest_postgis(lat, lng, limit, radius_m, filters, open_now_at):
     """Candidates in `<->` (sphere) order, re-ranked by the spheroid distance."""
-    query = _postgis_query(kinds, amenities, open_now_at is not None, radius_m is not None)
+    query = _postgis_query(filters, radius_m is not None)
     connection = db.session.connection()
     params = {"lat": lat, "lng": lng, "radius_m": radius_m}
 
@@ -141,7 +147,7 @@ def _nearest_postgis(lat, lng, limit, radius_m, kinds, amenities, open_now_at):
 
 
 @lru_cache(maxsize=512)
-def _sqlite_query(kinds, amenities, open_only):
+def _sqlite_query(filters):
     """Matching stations inside a box (R*Tree), in equirectangular distance order; built once."""
     rough = (_STATION.c.lat - sa.bindparam("lat")) * (_STATION.c.lat - sa.bindparam("lat"))
     rough += (
@@ -157,7 +163,7 @@ def _sqlite_query(kinds, amenities, open_only):
             _RTREE.c.min_lng <= sa.bindparam("max_lng"),
             _RTREE.c.max_lat >= sa.bindparam("min_lat"),
             _RTREE.c.min_lat <= sa.bindparam("max_lat"),
-            *_station_filters(kinds, amenities, open_only),
+            *_station_filters(*filters),
         )
         .order_by(rough)
         .limit(sa.bindparam("batch"))
@@ -165,9 +171,9 @@ def _sqlite_query(kinds, amenities, open_only):
     )
 
 
-def _nearest_sqlite(lat, lng, limit, radius_m, kinds, amenities, open_now_at):
+def _nearest_sqlite(lat, lng, limit, radius_m, filters, open_now_at):
     """Candidates from the R*Tree in a box that grows until it surely holds the nearest."""
-    query = _sqlite_query(kinds, amenities, open_now_at is not None)
+    query = _sqlite_query(filters)
     connection = db.session.connection()
     params = {"lat": lat, "lng": lng, "lng_scale": cos(radians(lat)) ** 2}
 

@@ -36,3 +36,10 @@ def is_open_at(*, hours, status, at):
     if state == opening_hours.State.UNKNOWN:
         return None
     return state == opening_hours.State.OPEN
+
+
+def next_change_at(*, hours, status, at):
+    """When an open station next opens or closes (Shenzhen time), or None if never or unknown."""
+    if status != "open" or is_open_at(hours=hours, status=status, at=at) is None:
+        return None
+    return parse_hours(hours).next_change(at.astimezone(SHENZHEN_TZ))

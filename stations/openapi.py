@@ -51,6 +51,7 @@ _STATION = {
         "amenities",
         "opening_hours",
         "open_now",
+        "next_change_at",
         "status",
         "verified_at",
         "updated_at",
@@ -81,6 +82,13 @@ _STATION = {
             "type": ["boolean", "null"],
             "description": "Open at the time of the request (Asia/Shanghai); null when the "
             "hours are unknown. A closed or temporarily closed station is never open.",
+        },
+        "next_change_at": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "When the station next opens (if closed now) or closes (if open now), "
+            "in Asia/Shanghai time (+08:00); null for 24/7, unknown hours or a station that "
+            "is not in service.",
         },
         "status": {"type": "string", "enum": list(STATUSES)},
         "verified_at": {"type": ["string", "null"], "format": "date-time"},
@@ -206,6 +214,11 @@ def openapi_document():
                 "open_now",
                 "true keeps only stations open now (Asia/Shanghai); unknown "
                 "hours are excluded. false (the default) does not filter.",
+                {"type": "string", "enum": ["true", "false"], "default": "false"},
+            ),
+            _param(
+                "open_24_7",
+                'true keeps only stations in service whose hours are "24/7".',
                 {"type": "string", "enum": ["true", "false"], "default": "false"},
             ),
         ],
