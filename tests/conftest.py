@@ -34,7 +34,10 @@ def _postgis_url(suffix):
         admin.dispose()
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE IF EXISTS station, alembic_version CASCADE")
+        connection.exec_driver_sql(
+            "DROP TABLE IF EXISTS upload, report, audit_entry, station_manager, account, "
+            "station, alembic_version CASCADE"
+        )
         connection.exec_driver_sql("DROP TABLE IF EXISTS station_rtree")
     engine.dispose()
     return url.render_as_string(hide_password=False)
