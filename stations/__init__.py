@@ -38,11 +38,12 @@ def create_app(test_config=None):
     if app.config["SECRET_KEY"] == "dev" and os.environ.get("FLASK_ENV") == "production":
         raise RuntimeError("Set SECRET_KEY: the default secret key is not for production.")
 
-    from . import api, cli, db, pages, problems
+    from . import api, cli, db, limits, pages, problems
 
     db.init_app(app)
     cli.init_app(app)
     problems.init_app(app)
+    limits.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     return app

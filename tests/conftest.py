@@ -8,6 +8,7 @@ from flask_migrate import upgrade
 
 from stations import create_app
 from stations.db import db
+from stations.limits import limiter
 
 BACKENDS = ("sqlite", "postgis")
 DEFAULT_POSTGIS_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/stations_test"
@@ -79,6 +80,7 @@ def _in_rollback(app):
         connection = engine.connect()
         transaction = connection.begin()
         db.engines[None] = connection
+        limiter.reset()  # rate-limit counts are per test too
         try:
             yield app
         finally:
