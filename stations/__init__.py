@@ -3,6 +3,7 @@
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,12 +39,20 @@ def create_app(test_config=None):
     if app.config["SECRET_KEY"] == "dev" and os.environ.get("FLASK_ENV") == "production":
         raise RuntimeError("Set SECRET_KEY: the default secret key is not for production.")
 
-    from . import api, cli, db, limits, pages, problems
+    # Behind N reverse proxies, trust their X-Forwarded-For/-Proto (client IP, HTTPS).
+    proxies = int(os.environ.get("TRUSTED_PROXIES", "0"))
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
+    from . import api, auth, cli, db, limits, manage, pages, problems
 
     db.init_app(app)
     cli.init_app(app)
     problems.init_app(app)
     limits.init_app(app)
+    auth.init_app(app)
+    auth.csrf.exempt(api.bp)  # the JSON API has no cookie sessions to forge
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(manage.bp)
     return app

@@ -4,7 +4,9 @@ import os
 
 import pytest
 import sqlalchemy as sa
+from flask import g
 from flask_migrate import upgrade
+from support import ROLES, browser, make_world
 
 from stations import create_app
 from stations.db import db
@@ -50,7 +52,17 @@ def _database(backend, tmp_path_factory, suffix, with_sample):
         url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / f"test{suffix}.sqlite")
     else:
         url = _postgis_url(suffix)
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
+    # A cheap password hash keeps the many logins of the tests fast; production uses scrypt.
+    config = {"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url} | config)
+
+    @app.teardown_request
+    def _forget_request_globals(error):
+        # Each test holds an app context, which Flask then reuses for every request (and its `g`):
+        # forget what one request cached there (the logged-in user, the CSRF token), as a server
+        # would.
+        g.__dict__.clear()
+
     with app.app_context():
         upgrade()
         if with_sample:
@@ -105,3 +117,15 @@ def sample_app(sample_database):
 @pytest.fixture
 def client(sample_app):
     return sample_app.test_client()
+
+
+@pytest.fixture
+def world(app):
+    """Two stations, A and B, each with its manager; an admin; an open rider report at A."""
+    return make_world()
+
+
+@pytest.fixture
+def browsers(app, world):
+    """A test client per role (anonymous, manager_a, manager_b, admin), each with a CSRF token."""
+    return {role: browser(app, world.user(role)) for role in ROLES}
