@@ -44,7 +44,7 @@ def create_app(test_config=None):
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
-    from . import api, auth, cli, db, limits, manage, pages, problems
+    from . import admin, api, auth, cli, db, limits, manage, pages, problems, uploads
 
     db.init_app(app)
     cli.init_app(app)
@@ -55,4 +55,6 @@ def create_app(test_config=None):
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(manage.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(uploads.bp)
     return app

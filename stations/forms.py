@@ -1,23 +1,28 @@
-"""The forms of the manager pages (Flask-WTF: each carries its CSRF token).
+"""The forms of the manager and admin pages (Flask-WTF: each carries its CSRF token).
 
 Each form checks its input once, here, with a message a station manager understands.
 """
 
 from flask import request
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
+    BooleanField,
     DateField,
+    FloatField,
     IntegerField,
     PasswordField,
     RadioField,
     SelectField,
     StringField,
+    TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, Optional, Regexp
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import HiddenInput
 
+from .datum import DATUMS
 from .hours import local_now, parse_hours
-from .models import AMENITIES, STATUSES
+from .models import AMENITIES, KINDS, ROLES, STATUSES
 from .weekly import read_week, weekly_expression
 
 TRI_STATE = {"yes": True, "no": False, "unknown": None}
@@ -116,3 +121,45 @@ class PhoneForm(VersionForm):
 
 class ResolveForm(VersionForm):
     action = StringField(validators=[InputRequired()])
+
+
+class StationForm(FlaskForm):
+    """An admin's station: position typed or tapped, in the chosen datum."""
+
+    version = IntegerField(widget=HiddenInput(), validators=[Optional()])
+    external_id = StringField("编号 external_id", validators=[Length(max=100)])
+    kind = SelectField("类型", choices=KINDS)
+    name = StringField("名称", validators=[InputRequired(REQUIRED), Length(max=200)])
+    address = StringField("地址", validators=[Length(max=300)])
+    datum = SelectField("坐标系", choices=DATUMS, default="gcj02")
+    lat = FloatField("纬度", validators=[InputRequired(REQUIRED), NumberRange(-90, 90)])
+    lng = FloatField("经度", validators=[InputRequired(REQUIRED), NumberRange(-180, 180)])
+    phone = _phone_field()
+    confirm_nearby = BooleanField("附近已有站点，仍然保存")
+
+
+class UserForm(FlaskForm):
+    email = StringField("邮箱", validators=[InputRequired(REQUIRED), Length(max=254)])
+    role = SelectField("角色", choices=ROLES, default="manager")
+    active = BooleanField("可以登录", default=True)
+    stations = TextAreaField("管理的站点（external_id，空格或逗号分隔）")
+    password = PasswordField("新密码（至少 10 位；不改请留空）", validators=[Length(max=200)])
+
+    def station_ids(self):
+        return (self.stations.data or "").replace(",", " ").split()
+
+
+class ImportForm(FlaskForm):
+    file = FileField(
+        "文件（CSV、XLSX、GeoJSON）",
+        validators=[
+            FileRequired("请选择文件"),
+            FileAllowed(["csv", "xlsx", "geojson", "json"], "只支持 CSV、XLSX、GeoJSON"),
+        ],
+    )
+    crs = SelectField("坐标系", choices=DATUMS, default="wgs84")
+
+
+class CommitImportForm(FlaskForm):
+    upload_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+    digest = StringField(widget=HiddenInput(), validators=[InputRequired()])

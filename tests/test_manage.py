@@ -108,6 +108,18 @@ CSRF_CASES = [
         "/manage/stations/{a}/reports/{report}/resolve",
         {"version": 1, "action": "fix:drinking_water"},
     ),
+    (
+        "/admin/stations/{a}/edit",
+        {
+            "version": 1,
+            "name": "x",
+            "kind": "warm_station",
+            "datum": "wgs84",
+            "lat": "22",
+            "lng": "114",
+        },
+    ),
+    ("/admin/stations/{a}/retire", {}),
     ("/logout", {}),
 ]
 
@@ -117,7 +129,7 @@ CSRF_CASES = [
 def test_missing_or_wrong_csrf_token_is_400_and_changes_nothing(
     app, browsers, world, path, data, token
 ):
-    client = browsers["manager_a"]
+    client = browsers["admin"] if path.startswith("/admin") else browsers["manager_a"]
     if token == "other-session":
         token = browsers["manager_b"].csrf  # valid, but for someone else's session
     form = data | ({} if token is None else {"csrf_token": token})
