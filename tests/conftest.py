@@ -1,12 +1,14 @@
 """Fixtures: every database test runs on SQLite and PostGIS, each in a rolled-back transaction."""
 
 import os
+import threading
 
 import pytest
 import sqlalchemy as sa
 from flask import g
 from flask_migrate import upgrade
 from support import ROLES, browser, make_world
+from werkzeug.serving import make_server
 
 from stations import create_app
 from stations.db import db
@@ -129,3 +131,30 @@ def world(app):
 def browsers(app, world):
     """A test client per role (anonymous, manager_a, manager_b, admin), each with a CSRF token."""
     return {role: browser(app, world.user(role)) for role in ROLES}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live_server(request, tmp_path_factory):
+    """The app served over HTTP on a free loopback port, on a committed database of its own
+    (requests run in the server's threads, so the rolled-back transactions above cannot work).
+
+    Yields (base URL, app); set data up with `with app.app_context():` and commit it.
+    """
+    if request.param == "sqlite":
+        url = "sqlite:///" + str(tmp_path_factory.mktemp("live") / "live.sqlite")
+    else:
+        url = _postgis_url("_live")
+    config = {"SQLALCHEMY_DATABASE_URI": url, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}", app
+    finally:
+        server.shutdown()
+        thread.join()
+        with app.app_context():
+            db.engine.dispose()
