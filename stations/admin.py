@@ -106,7 +106,8 @@ def new_station():
             db.session.commit()
             return redirect(url_for("manage.station", station_id=station.id))
     status = 422 if form.errors or nearby else 200
-    return render_template("admin/station.html", form=form, station=None, nearby=nearby), status
+    context = {"station": None, "nearby": nearby, "conflict": None}
+    return render_template("admin/station.html", form=form, **context), status
 
 
 @bp.route("/stations/<int:station_id>/edit", methods=("GET", "POST"))

@@ -9,6 +9,7 @@ from datetime import date
 
 import sqlalchemy as sa
 from flask import has_request_context, request
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from .db import db, utcnow
@@ -107,6 +108,7 @@ def history(station_id, *, limit=100):
     """The station's latest audit entries, newest first."""
     query = (
         sa.select(AuditEntry)
+        .options(selectinload(AuditEntry.user))
         .where(AuditEntry.station_id == station_id)
         .order_by(AuditEntry.id.desc())
         .limit(limit)

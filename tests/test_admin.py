@@ -44,6 +44,7 @@ def test_a_station_within_50_m_of_another_needs_confirming(browsers, world):
     warned = post(client, "/admin/stations/new", near)
     assert warned.status_code == 422
     assert "1 个站点离这里不到 50 米" in warned.text and "驿站 A" in warned.text
+    assert "有人刚刚修改" not in warned.text
     assert station_by_external_id("NEW-1") is None
     confirmed = post(client, "/admin/stations/new", near | {"confirm_nearby": "y"})
     assert confirmed.status_code == 302
