@@ -93,7 +93,8 @@ def test_a_manager_marks_water_unavailable_and_riders_see_it(live_server, phone)
     phone.get_by_label("周一 关门").fill("00:00")
     preview = phone.locator("#hours-preview")
     preview.filter(has_text=re.compile("按这个时间")).wait_for()
-    assert phone.locator("[name=opening_hours]").input_value() == "Mo 00:00-24:00; Tu-Su 08:00-20:00"
+    written = phone.locator("[name=opening_hours]").input_value()
+    assert written == "Mo 00:00-24:00; Tu-Su 08:00-20:00"
 
     # Another manager's station is not there, by any URL.
     answer = phone.goto(f"{base}/manage/stations/{theirs_id}")
