@@ -105,7 +105,6 @@ def station_page(station, *, status=200, invalid=None, conflict=None):
         key = {HoursForm: "hours", StatusForm: "status", PhoneForm: "phone"}.get(type(invalid))
         if key:
             forms[key] = invalid
-            forms[key].version.data = station.version
         if key == "hours":
             week = {
                 day: (request.form.get(f"{day}_opens"), request.form.get(f"{day}_closes"))

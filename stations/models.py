@@ -142,7 +142,6 @@ REPORT_REASONS = (
     "wrong_location",
     "other",
 )
-RESOLUTIONS = ("fixed", "resolved", "dismissed")
 
 
 class Report(db.Model):
