@@ -4,6 +4,7 @@ import os
 
 from flask import Flask
 from flask_compress import Compress
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,7 +48,26 @@ def create_app(test_config=None):
     if app.config["SECRET_KEY"] == "dev" and os.environ.get("FLASK_ENV") == "production":
         raise RuntimeError("Set SECRET_KEY: the default secret key is not for production.")
 
-    from . import api, assets, cli, db, i18n, pages, problems, webmap
+    # Behind N reverse proxies, trust their X-Forwarded-For/-Proto (client IP, HTTPS).
+    proxies = int(os.environ.get("TRUSTED_PROXIES", "0"))
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
+    from . import (
+        admin,
+        api,
+        assets,
+        auth,
+        cli,
+        db,
+        i18n,
+        limits,
+        manage,
+        pages,
+        problems,
+        uploads,
+        webmap,
+    )
 
     webmap.check_config(app.config)
     db.init_app(app)
@@ -55,7 +75,9 @@ def create_app(test_config=None):
     problems.init_app(app)
     i18n.init_app(app)
     compress.init_app(app)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(assets.bp)
+    limits.init_app(app)
+    auth.init_app(app)
+    auth.csrf.exempt(api.bp)  # the JSON API has no cookie sessions to forge
+    for module in (api, pages, assets, manage, admin, uploads):
+        app.register_blueprint(module.bp)
     return app

@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1: nearest stations, one station, stations in a box."""
+"""The JSON API under /api/v1: nearest stations, one station, stations in a box, rider reports."""
 
 from flask import Blueprint, abort, jsonify, request
 
@@ -6,17 +6,23 @@ from . import datum
 from .db import db
 from .geo import nearest_stations, stations_in_bbox
 from .hours import is_open_at, local_now, next_change_at
-from .models import AMENITIES, KINDS, Station
+from .limits import configured, limiter
+from .models import AMENITIES, KINDS, REPORT_REASONS, Station
 from .openapi import openapi_document
 from .params import QueryArgs
+from .problems import BadRequest
+from .reports import MAX_TEXT_LENGTH, create_report, open_report_counts
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 GEOJSON = "application/geo+json"
 
 
-def station_json(row, *, coord, now):
-    """The public fields of a station row, its position given in `coord`."""
+def station_json(row, *, coord, now, open_reports):
+    """The public fields of a station row, its position given in `coord`.
+
+    `open_reports` is its number of open rider reports (see reports.open_report_counts).
+    """
     lat, lng = datum.from_wgs84(coord, lat=row.lat, lng=row.lng)
     hours = {"hours": row.opening_hours, "status": row.status, "at": now}
     return {
@@ -34,6 +40,9 @@ def station_json(row, *, coord, now):
         "open_now": is_open_at(**hours),
         "next_change_at": _iso(next_change_at(**hours)),
         "status": row.status,
+        "closed_reason": row.closed_reason,
+        "closed_until": row.closed_until.isoformat() if row.closed_until else None,
+        "open_reports": open_reports,
         "verified_at": _iso(row.verified_at),
         "updated_at": _iso(row.updated_at),
         "is_sample": row.is_sample,
@@ -95,8 +104,10 @@ def nearest():
         open_now_at=now if open_now else None,
         open_24_7=open_24_7,
     )
+    reports = open_report_counts(row.id for row, _distance in found)
     data = [
-        station_json(row, coord=coord, now=now) | {"distance_m": round(distance, 1)}
+        station_json(row, coord=coord, now=now, open_reports=reports.get(row.id, 0))
+        | {"distance_m": round(distance, 1)}
         for row, distance in found
     ]
     return jsonify(data=data, count=len(data), coord=coord)
@@ -110,7 +121,8 @@ def station(station_id):
     coord = _coord(args, geojson)
     args.check()
     row = db.session.get(Station, station_id) or abort(404, "No station has this id.")
-    item = station_json(row, coord=coord, now=local_now())
+    reports = open_report_counts([row.id]).get(row.id, 0)
+    item = station_json(row, coord=coord, now=local_now(), open_reports=reports)
     if geojson:
         return jsonify(_feature(item)), {"Content-Type": GEOJSON}
     return jsonify(data=item)
@@ -132,12 +144,43 @@ def station_list():
         box = (south_west[1], south_west[0], north_east[1], north_east[0])
     rows, total = stations_in_bbox(bbox=box, page=page, per_page=per_page)
     now = local_now()
-    items = [station_json(row, coord=coord, now=now) for row in rows]
+    reports = open_report_counts(row.id for row in rows)
+    items = [
+        station_json(row, coord=coord, now=now, open_reports=reports.get(row.id, 0)) for row in rows
+    ]
     paging = {"page": page, "per_page": per_page, "total": total}
     if geojson:
         body = {"type": "FeatureCollection", "features": [_feature(i) for i in items]}
         return jsonify(body | paging), {"Content-Type": GEOJSON}
     return jsonify(data=items, **paging)
+
+
+def _station_key():
+    return f"station:{request.view_args['station_id']}"
+
+
+@bp.post("/stations/<int:station_id>/reports")
+@limiter.limit(configured("REPORT_LIMIT_PER_IP"))
+@limiter.limit(configured("REPORT_LIMIT_PER_STATION"), key_func=_station_key)
+def report(station_id):
+    """A rider reports a problem at a station (no login; limited per IP and per station)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest({"body": "must be a JSON object with reason and text"})
+    reason, text = body.get("reason"), body.get("text", "")
+    errors = {name: "is not a known field" for name in body if name not in ("reason", "text")}
+    if reason not in REPORT_REASONS:
+        errors["reason"] = "must be one of " + ", ".join(REPORT_REASONS)
+    if not isinstance(text, str | None) or len((text or "").strip()) > MAX_TEXT_LENGTH:
+        errors["text"] = f"must be text of at most {MAX_TEXT_LENGTH} characters"
+    if errors:
+        raise BadRequest(errors)
+    if db.session.get(Station, station_id) is None:
+        abort(404, "No station has this id.")
+    saved = create_report(station_id, reason=reason, text=(text or "").strip())
+    db.session.commit()
+    item = {"id": saved.id, "station_id": station_id, "reason": reason, "text": saved.text}
+    return jsonify(data=item | {"status": "open"}), 201
 
 
 @bp.get("/health")

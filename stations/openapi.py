@@ -3,7 +3,8 @@
 from functools import cache
 
 from .datum import DATUMS
-from .models import AMENITIES, KINDS, STATUSES
+from .models import AMENITIES, KINDS, REPORT_REASONS, STATUSES
+from .reports import MAX_TEXT_LENGTH
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
@@ -53,6 +54,9 @@ _STATION = {
         "open_now",
         "next_change_at",
         "status",
+        "closed_reason",
+        "closed_until",
+        "open_reports",
         "verified_at",
         "updated_at",
         "is_sample",
@@ -91,8 +95,30 @@ _STATION = {
             "is not in service.",
         },
         "status": {"type": "string", "enum": list(STATUSES)},
-        "verified_at": {"type": ["string", "null"], "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
+        "closed_reason": {
+            "type": ["string", "null"],
+            "description": "Why a temporarily_closed station is closed, as its manager wrote it.",
+        },
+        "closed_until": {
+            "type": ["string", "null"],
+            "format": "date",
+            "description": "The last day a temporarily_closed station expects to be closed.",
+        },
+        "open_reports": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Rider reports of a problem here that no manager has resolved yet.",
+        },
+        "verified_at": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "When a manager last confirmed that everything here is right.",
+        },
+        "updated_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "The latest change to any field.",
+        },
         "is_sample": {
             "type": "boolean",
             "description": "true for generated sample data, which is not a real station.",
@@ -169,6 +195,62 @@ def _ok(description, schema, geojson_schema=None):
     if geojson_schema:
         content["application/geo+json"] = {"schema": geojson_schema}
     return {"200": {"description": description, "content": content}, "400": _PROBLEM}
+
+
+def _report_operation():
+    reason = {"type": "string", "enum": list(REPORT_REASONS)}
+    text = {"type": ["string", "null"], "maxLength": MAX_TEXT_LENGTH}
+    request = {
+        "type": "object",
+        "required": ["reason"],
+        "additionalProperties": False,
+        "properties": {"reason": reason, "text": text},
+    }
+    created = {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "type": "object",
+                "required": ["id", "station_id", "reason", "text", "status"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "station_id": {"type": "integer"},
+                    "reason": reason,
+                    "text": text,
+                    "status": {"const": "open"},
+                },
+            }
+        },
+    }
+    return {
+        "summary": "Report a problem at a station",
+        "description": "No login. The station's managers see the report and resolve it; until "
+        "then it counts in the station's open_reports. Limited per IP address and per station "
+        "(429 when exceeded, with Retry-After).",
+        "operationId": "reportProblem",
+        "parameters": [
+            {
+                "name": "station_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": request}},
+        },
+        "responses": {
+            "201": {
+                "description": "The report is stored.",
+                "content": {"application/json": {"schema": created}},
+            },
+            "400": _PROBLEM,
+            "404": _PROBLEM,
+            "429": _PROBLEM,
+        },
+    }
 
 
 @cache
@@ -316,6 +398,7 @@ def openapi_document():
             "/api/v1/stations/nearest": {"get": nearest},
             "/api/v1/stations/{station_id}": {"get": one},
             "/api/v1/stations": {"get": listing},
+            "/api/v1/stations/{station_id}/reports": {"post": _report_operation()},
             "/api/v1/health": {
                 "get": {
                     "summary": "Liveness probe",
