@@ -1,11 +1,13 @@
 """The JSON API under /api/v1: nearest stations, one station, stations in a box, rider reports."""
 
+from operator import attrgetter
+
 from flask import Blueprint, abort, jsonify, request
 
 from . import datum
 from .db import db
 from .geo import nearest_stations, stations_in_bbox
-from .hours import is_open_at, local_now, next_change_at
+from .hours import local_now, open_state_at
 from .limits import configured, limiter
 from .models import AMENITIES, KINDS, REPORT_REASONS, Station
 from .openapi import openapi_document
@@ -16,6 +18,7 @@ from .reports import MAX_TEXT_LENGTH, create_report, open_report_counts
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 GEOJSON = "application/geo+json"
+_amenities_of = attrgetter(*AMENITIES)
 
 
 def station_json(row, *, coord, now, open_reports):
@@ -24,7 +27,7 @@ def station_json(row, *, coord, now, open_reports):
     `open_reports` is its number of open rider reports (see reports.open_report_counts).
     """
     lat, lng = datum.from_wgs84(coord, lat=row.lat, lng=row.lng)
-    hours = {"hours": row.opening_hours, "status": row.status, "at": now}
+    open_now, next_change = open_state_at(hours=row.opening_hours, status=row.status, at=now)
     return {
         "id": row.id,
         "external_id": row.external_id,
@@ -35,10 +38,10 @@ def station_json(row, *, coord, now, open_reports):
         "address": row.address,
         "district": row.district,
         "phone": row.phone,
-        "amenities": {name: getattr(row, name) for name in AMENITIES},
+        "amenities": dict(zip(AMENITIES, _amenities_of(row), strict=True)),
         "opening_hours": row.opening_hours,
-        "open_now": is_open_at(**hours),
-        "next_change_at": _iso(next_change_at(**hours)),
+        "open_now": open_now,
+        "next_change_at": _iso(next_change),
         "status": row.status,
         "closed_reason": row.closed_reason,
         "closed_until": row.closed_until.isoformat() if row.closed_until else None,
