@@ -29,7 +29,7 @@ _RTREE = sa.table(
     sa.column("max_lat"),
 )
 _STATION = Station.__table__
-_FIRST_RADIUS_M = 2000.0
+_FIRST_RADIUS_M = 4000.0
 _SPARE_ROWS = 8
 _BOX_NAMES = ("min_lng", "min_lat", "max_lng", "max_lat")
 _WHOLE_EARTH = (-180.0, -90.0, 180.0, 90.0)
@@ -148,26 +148,32 @@ def _nearest_postgis(lat, lng, limit, radius_m, filters, open_now_at):
 
 @lru_cache(maxsize=512)
 def _sqlite_query(filters):
-    """Matching stations inside a box (R*Tree), in equirectangular distance order; built once."""
-    rough = (_STATION.c.lat - sa.bindparam("lat")) * (_STATION.c.lat - sa.bindparam("lat"))
+    """Matching stations inside a box (R*Tree), in equirectangular distance order; built once.
+
+    The sort runs on ids and R*Tree coordinates alone; full rows are read only for the batch.
+    """
+    rough = (_RTREE.c.min_lat - sa.bindparam("lat")) * (_RTREE.c.min_lat - sa.bindparam("lat"))
     rough += (
-        (_STATION.c.lng - sa.bindparam("lng"))
-        * (_STATION.c.lng - sa.bindparam("lng"))
+        (_RTREE.c.min_lng - sa.bindparam("lng"))
+        * (_RTREE.c.min_lng - sa.bindparam("lng"))
         * sa.bindparam("lng_scale")
     )
+    conditions = _station_filters(*filters)
+    candidates = sa.select(_RTREE.c.id, rough.label("rough")).where(
+        _RTREE.c.max_lng >= sa.bindparam("min_lng"),
+        _RTREE.c.min_lng <= sa.bindparam("max_lng"),
+        _RTREE.c.max_lat >= sa.bindparam("min_lat"),
+        _RTREE.c.min_lat <= sa.bindparam("max_lat"),
+    )
+    if conditions:
+        candidates = candidates.join(_STATION, _STATION.c.id == _RTREE.c.id).where(*conditions)
+    candidates = (
+        candidates.order_by(rough).limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
+    ).subquery()
     return (
         sa.select(_STATION)
-        .join(_RTREE, _RTREE.c.id == _STATION.c.id)
-        .where(
-            _RTREE.c.max_lng >= sa.bindparam("min_lng"),
-            _RTREE.c.min_lng <= sa.bindparam("max_lng"),
-            _RTREE.c.max_lat >= sa.bindparam("min_lat"),
-            _RTREE.c.min_lat <= sa.bindparam("max_lat"),
-            *_station_filters(*filters),
-        )
-        .order_by(rough)
-        .limit(sa.bindparam("batch"))
-        .offset(sa.bindparam("skip"))
+        .join(candidates, candidates.c.id == _STATION.c.id)
+        .order_by(candidates.c.rough)
     )
 
 
