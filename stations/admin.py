@@ -22,6 +22,7 @@ from .forms import StationForm, UserForm
 from .geo import nearest_stations
 from .models import Station, User
 from .reports import open_report_counts
+from .webmap import build_map, tiles_for
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 NEARBY_M = 50
@@ -79,6 +80,21 @@ def _fields(form, lat, lng):
     }
 
 
+def _station_page(form, status, **context):
+    """The station form, with a map to tap the position on (drawn in the basemap's datum).
+
+    The marker shows the form's position, whatever datum it was typed in, in the map's datum.
+    """
+    fmap = build_map(tiles_for(current_app.config), cluster=False)
+    marker = None
+    if form.lat.data is not None and form.lng.data is not None and form.datum.data in datum.DATUMS:
+        if not (form.lat.errors or form.lng.errors):
+            lat, lng = datum.to_wgs84(form.datum.data, lat=form.lat.data, lng=form.lng.data)
+            marker = datum.from_wgs84(fmap["datum"], lat=lat, lng=lng)
+    page = render_template("admin/station.html", form=form, fmap=fmap, marker=marker, **context)
+    return page, status
+
+
 def _external_id_taken(external_id, station=None):
     query = db.select(Station.id).where(Station.external_id == external_id)
     found = db.session.scalar(query)
@@ -106,8 +122,7 @@ def new_station():
             db.session.commit()
             return redirect(url_for("manage.station", station_id=station.id))
     status = 422 if form.errors or nearby else 200
-    context = {"station": None, "nearby": nearby, "conflict": None}
-    return render_template("admin/station.html", form=form, **context), status
+    return _station_page(form, status, station=None, nearby=nearby, conflict=None)
 
 
 @bp.route("/stations/<int:station_id>/edit", methods=("GET", "POST"))
@@ -138,7 +153,7 @@ def edit_station(station_id):
         form = StationForm(formdata=None, obj=station, datum="wgs84")
     context = {"station": station, "nearby": nearby, "conflict": conflict}
     context |= {"managers": managers_of(station.id), "history": audit.history(station.id)}
-    return render_template("admin/station.html", form=form, **context), status
+    return _station_page(form, status, **context)
 
 
 @bp.route("/stations/<int:station_id>/retire", methods=("GET", "POST"))

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, jsonify, request
 from . import datum
 from .db import db
 from .geo import nearest_stations, stations_in_bbox
-from .hours import local_now, open_state_at
+from .hours import effective_status, local_now, open_state_at
 from .limits import configured, limiter
 from .models import AMENITIES, KINDS, REPORT_REASONS, Station
 from .openapi import openapi_document
@@ -25,9 +25,12 @@ def station_json(row, *, coord, now, open_reports):
     """The public fields of a station row, its position given in `coord`.
 
     `open_reports` is its number of open rider reports (see reports.open_report_counts).
+    The status is the one in force `now`: a temporary closure past its end date is over.
     """
     lat, lng = datum.from_wgs84(coord, lat=row.lat, lng=row.lng)
-    open_now, next_change = open_state_at(hours=row.opening_hours, status=row.status, at=now)
+    status = effective_status(status=row.status, closed_until=row.closed_until, at=now)
+    open_now, next_change = open_state_at(hours=row.opening_hours, status=status, at=now)
+    closure = status == "temporarily_closed"
     return {
         "id": row.id,
         "external_id": row.external_id,
@@ -42,9 +45,9 @@ def station_json(row, *, coord, now, open_reports):
         "opening_hours": row.opening_hours,
         "open_now": open_now,
         "next_change_at": _iso(next_change),
-        "status": row.status,
-        "closed_reason": row.closed_reason,
-        "closed_until": row.closed_until.isoformat() if row.closed_until else None,
+        "status": status,
+        "closed_reason": row.closed_reason if closure else None,
+        "closed_until": row.closed_until.isoformat() if closure and row.closed_until else None,
         "open_reports": open_reports,
         "verified_at": _iso(row.verified_at),
         "updated_at": _iso(row.updated_at),

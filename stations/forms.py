@@ -81,7 +81,7 @@ class HoursForm(VersionForm):
 class StatusForm(VersionForm):
     status = RadioField(choices=STATUSES, validators=[InputRequired(REQUIRED)])
     closed_reason = StringField("原因", validators=[Length(max=200)])
-    closed_until = DateField("预计恢复日期", validators=[Optional()])
+    closed_until = DateField("暂停到（含当天）", validators=[Optional()])
 
     def validate(self, extra_validators=None):
         if not super().validate(extra_validators):

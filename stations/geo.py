@@ -13,7 +13,7 @@ from geoalchemy2 import Geography
 from pyproj import Geod
 
 from .db import db
-from .hours import is_open_at
+from .hours import is_open_at, local_date, local_now
 from .models import Station
 
 _GEOD = Geod(ellps="WGS84")
@@ -61,6 +61,15 @@ def bbox_around(*, lat, lng, radius_m):
     )
 
 
+def _in_service():
+    """SQL: open, or temporarily closed until a day before :today (as hours.effective_status)."""
+    ended = sa.and_(
+        _STATION.c.status == "temporarily_closed",
+        _STATION.c.closed_until < sa.bindparam("today", type_=sa.Date),
+    )
+    return sa.or_(_STATION.c.status == "open", ended)
+
+
 def _station_filters(kinds, amenities, open_only, open_24_7):
     """SQL conditions for the filters the database can judge by itself."""
     conditions = []
@@ -69,9 +78,9 @@ def _station_filters(kinds, amenities, open_only, open_24_7):
     for amenity in amenities:
         conditions.append(_STATION.c[amenity].is_(True))
     if open_only:
-        conditions += [_STATION.c.status == "open", _STATION.c.opening_hours.is_not(None)]
+        conditions += [_in_service(), _STATION.c.opening_hours.is_not(None)]
     if open_24_7:
-        conditions += [_STATION.c.status == "open", _STATION.c.opening_hours == "24/7"]
+        conditions += [_in_service(), _STATION.c.opening_hours == "24/7"]
     return conditions
 
 
@@ -79,7 +88,10 @@ def _is_open(row, open_now_at):
     """The filter only Python can judge: open at that instant, from the opening hours."""
     if open_now_at is None:
         return True
-    return is_open_at(hours=row.opening_hours, status=row.status, at=open_now_at) is True
+    open_now = is_open_at(
+        hours=row.opening_hours, status=row.status, closed_until=row.closed_until, at=open_now_at
+    )
+    return open_now is True
 
 
 def nearest_stations(
@@ -89,9 +101,11 @@ def nearest_stations(
 
     `open_now_at` (a datetime) keeps only stations open at that instant; None keeps all.
     `open_24_7` keeps only open stations whose hours are exactly "24/7".
+    A temporary closure counts until the end of its `closed_until` day (Shenzhen time).
     """
     filters = (tuple(kinds), tuple(amenities), open_now_at is not None, open_24_7)
-    search = (lat, lng, limit, radius_m, filters, open_now_at)
+    today = local_date(open_now_at or local_now())
+    search = (lat, lng, limit, radius_m, filters, open_now_at, today)
     if db.session.get_bind().dialect.name == "postgresql":
         return _nearest_postgis(*search)
     return _nearest_sqlite(*search)
@@ -133,11 +147,11 @@ def _postgis_query(filters, within_radius):
     return query.limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
 
 
-def _nearest_postgis(lat, lng, limit, radius_m, filters, open_now_at):
+def _nearest_postgis(lat, lng, limit, radius_m, filters, open_now_at, today):
     """Candidates in `<->` (sphere) order, re-ranked by the spheroid distance."""
     query = _postgis_query(filters, radius_m is not None)
     connection = db.session.connection()
-    params = {"lat": lat, "lng": lng, "radius_m": radius_m}
+    params = {"lat": lat, "lng": lng, "radius_m": radius_m, "today": today}
 
     def fetch(skip, batch):
         rows = connection.execute(query, params | {"skip": skip, "batch": batch}).all()
@@ -177,11 +191,11 @@ def _sqlite_query(filters):
     )
 
 
-def _nearest_sqlite(lat, lng, limit, radius_m, filters, open_now_at):
+def _nearest_sqlite(lat, lng, limit, radius_m, filters, open_now_at, today):
     """Candidates from the R*Tree in a box that grows until it surely holds the nearest."""
     query = _sqlite_query(filters)
     connection = db.session.connection()
-    params = {"lat": lat, "lng": lng, "lng_scale": cos(radians(lat)) ** 2}
+    params = {"lat": lat, "lng": lng, "lng_scale": cos(radians(lat)) ** 2, "today": today}
 
     def fetch(skip, batch):
         rows = connection.execute(query, params | {"skip": skip, "batch": batch}).all()

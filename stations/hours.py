@@ -1,4 +1,4 @@
-"""Opening hours in OSM syntax, evaluated in Asia/Shanghai time."""
+"""Opening hours in OSM syntax, evaluated in Asia/Shanghai time; temporary closures that end."""
 
 import re
 from datetime import datetime
@@ -26,8 +26,27 @@ def local_now():
     return datetime.now(SHENZHEN_TZ)
 
 
-def is_open_at(*, hours, status, at):
-    """True or False, or None where the hours are unknown; closed stations are never open."""
+def local_date(at):
+    """The calendar day in Shenzhen at an instant."""
+    return at.astimezone(SHENZHEN_TZ).date()
+
+
+def effective_status(*, status, closed_until, at):
+    """The status in force at `at`: a temporary closure with an end date ends by itself.
+
+    `closed_until` is the last day closed: "until Thursday" is closed through Thursday and in
+    service again from Friday 00:00 Shenzhen time, whether or not a manager reopens it.
+    """
+    if status == "temporarily_closed" and closed_until is not None:
+        if closed_until < local_date(at):
+            return "open"
+    return status
+
+
+def is_open_at(*, hours, status, at, closed_until=None):
+    """True or False, or None where the hours are unknown; closed stations are never open
+    (a temporary closure only until the end of its `closed_until` day)."""
+    status = effective_status(status=status, closed_until=closed_until, at=at)
     if status != "open":
         return False
     if not hours:
@@ -38,9 +57,10 @@ def is_open_at(*, hours, status, at):
     return state == opening_hours.State.OPEN
 
 
-def open_state_at(*, hours, status, at):
+def open_state_at(*, hours, status, at, closed_until=None):
     """(open now, when that next changes): is_open_at, and when a station in service next opens
     or closes (Shenzhen time; None if never, or if the hours are unknown)."""
+    status = effective_status(status=status, closed_until=closed_until, at=at)
     open_now = is_open_at(hours=hours, status=status, at=at)
     if status != "open" or open_now is None:
         return open_now, None

@@ -31,7 +31,7 @@ from .forms import (
     StatusForm,
     VersionForm,
 )
-from .hours import SHENZHEN_TZ, is_open_at, local_now, parse_hours
+from .hours import SHENZHEN_TZ, effective_status, is_open_at, local_now, parse_hours
 from .problems import problem
 from .weekly import DAYS, read_week, week_from_expression, weekly_expression
 
@@ -111,6 +111,8 @@ def station_page(station, *, status=200, invalid=None, conflict=None):
                 for day in DAYS
             }
             hours_mode = invalid.mode.data
+    now = local_now()
+    status_now = effective_status(status=station.status, closed_until=station.closed_until, at=now)
     page = render_template(
         "manage/station.html",
         station=station,
@@ -118,7 +120,8 @@ def station_page(station, *, status=200, invalid=None, conflict=None):
         days=DAYS,
         week=week or {},
         hours_mode=hours_mode,
-        open_now=is_open_at(hours=station.opening_hours, status=station.status, at=local_now()),
+        status_now=status_now,
+        open_now=is_open_at(hours=station.opening_hours, status=status_now, at=now),
         reports=reports.open_reports(station.id),
         actions_for=reports.actions_for,
         history=audit.history(station.id),

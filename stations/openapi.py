@@ -94,7 +94,13 @@ _STATION = {
             "in Asia/Shanghai time (+08:00); null for 24/7, unknown hours or a station that "
             "is not in service.",
         },
-        "status": {"type": "string", "enum": list(STATUSES)},
+        "status": {
+            "type": "string",
+            "enum": list(STATUSES),
+            "description": "The status in force at the time of the request: a temporarily_closed "
+            "station is open again from 00:00 Asia/Shanghai on the day after its closed_until "
+            "(and then shows open, with closed_reason and closed_until null).",
+        },
         "closed_reason": {
             "type": ["string", "null"],
             "description": "Why a temporarily_closed station is closed, as its manager wrote it.",

@@ -78,8 +78,8 @@ def resolve_report(report, station, *, action, user, version):
     if action.startswith("fix:"):
         field = action.removeprefix("fix:")
         changes[field] = FIXES[report.reason][field]
-        if field == "status":
-            changes["closed_reason"] = report.text or "骑手报告"
+        if field == "status":  # closed until a manager reopens it: an old end date must not hold
+            changes |= {"closed_reason": report.text or "骑手报告", "closed_until": None}
     # A plain resolution changes nothing at the station, so a stale page does not matter there.
     apply_changes(
         station, changes, user=user, source="report", version=version if changes else None

@@ -92,11 +92,12 @@ class _LocalCluster(MarkerCluster):
         super().render(**kwargs)
 
 
-def build_map(tiles):
-    """The Leaflet map for the page: script and CSS URLs, the map element and its script.
+def build_map(tiles, *, cluster=True):
+    """The Leaflet map for a page: script and CSS URLs, the map element and its script.
 
     Folium's own defaults (Bootstrap, Font Awesome, jQuery, all from CDNs) are replaced by
-    Leaflet alone: the page's own code needs nothing else.
+    Leaflet alone: the page's own code needs nothing else. `cluster=False` leaves out the
+    marker cluster layer (the admin's position map has a single marker).
     """
     fmap = folium.Map(
         location=SHENZHEN,
@@ -116,11 +117,13 @@ def build_map(tiles):
             subdomains=tiles.subdomains,
             max_zoom=tiles.max_zoom,
         ).add_to(fmap)
-    cluster = _LocalCluster(
-        show_coverage_on_hover=False, max_cluster_radius=45, disable_clustering_at_zoom=17
-    )
-    cluster._id = MAP_ID
-    cluster.add_to(fmap)
+    layer = None
+    if cluster:
+        layer = _LocalCluster(
+            show_coverage_on_hover=False, max_cluster_radius=45, disable_clustering_at_zoom=17
+        )
+        layer._id = MAP_ID
+        layer.add_to(fmap)
     figure = fmap.get_root()
     figure.render()
     links = list(figure.header._children.values())
@@ -130,6 +133,6 @@ def build_map(tiles):
         "html": figure.html.render(),
         "script": figure.script.render(),
         "map_name": fmap.get_name(),
-        "cluster_name": cluster.get_name(),
+        "cluster_name": layer.get_name() if layer else None,
         "datum": tiles.datum,
     }

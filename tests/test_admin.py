@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -9,6 +10,7 @@ from support import fresh, make_station, post
 
 from stations import datum
 from stations.db import db
+from stations.geo import distances_m
 from stations.models import AuditEntry, Report, Station, Upload, User
 
 NEW = {"external_id": "NEW-1", "kind": "driver_home", "name": "新司机之家", "address": "南山区"}
@@ -264,3 +266,34 @@ def _value(html, name):
     import re
 
     return re.search(rf'name="{name}" type="hidden" value="([^"]*)"', html).group(1)
+
+
+@pytest.mark.parametrize("coord", ["wgs84", "gcj02", "bd09"])
+def test_a_station_moved_in_any_datum_lands_within_a_metre(browsers, world, coord):
+    lat, lng = datum.from_wgs84(coord, lat=22.52, lng=113.93)
+    form = edit_form(world.a, datum=coord, lat=f"{lat:.7f}", lng=f"{lng:.7f}")  # as the map types
+    assert post(browsers["admin"], f"/admin/stations/{world.a.id}/edit", form).status_code == 302
+    station = fresh(Station, world.a.id)
+    [off_m] = distances_m(lat=22.52, lng=113.93, lats=[station.lat], lngs=[station.lng])
+    assert off_m < 1
+
+
+@pytest.mark.parametrize(
+    ("tiles", "map_datum"), [("gaode", "gcj02"), ("osm", "wgs84"), ("none", "wgs84")]
+)
+def test_the_position_map_shows_the_station_in_the_maps_datum(
+    app, browsers, world, monkeypatch, tiles, map_datum
+):
+    monkeypatch.setitem(app.config, "MAP_TILES", tiles)
+    page = browsers["admin"].get(f"/admin/stations/{world.a.id}/edit").text
+    lat, lng = datum.from_wgs84(map_datum, lat=world.a.lat, lng=world.a.lng)
+    assert f'data-datum="{map_datum}" data-lat="{lat}" data-lng="{lng}" hidden>' in page
+    assert all(url.startswith("/") for url in re.findall(r'(?:src|href)="([^"#]+)"', page))
+    # A refused form shows its own position, typed in any datum, on the map.
+    bd_lat, bd_lng = datum.from_wgs84("bd09", lat=22.52, lng=113.93)
+    typed = NEW | {"name": "", "datum": "bd09", "lat": repr(bd_lat), "lng": repr(bd_lng)}
+    page = post(browsers["admin"], "/admin/stations/new", typed).text
+    lat, lng = re.search(r'data-lat="([^"]+)" data-lng="([^"]+)"', page).groups()
+    assert (float(lat), float(lng)) == pytest.approx(
+        datum.from_wgs84(map_datum, lat=22.52, lng=113.93), abs=1e-9
+    )

@@ -1,10 +1,10 @@
 """Open now, in Shenzhen time, at fixed instants."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
-from stations.hours import SHENZHEN_TZ, is_open_at, open_state_at, parse_hours
+from stations.hours import SHENZHEN_TZ, effective_status, is_open_at, open_state_at, parse_hours
 
 
 def shenzhen(*args):
@@ -72,3 +72,45 @@ def test_open_state_at_says_when_it_next_changes(hours, status, at, expected):
     open_now, next_change = open_state_at(hours=hours, status=status, at=at)
     assert open_now is is_open_at(hours=hours, status=status, at=at)
     assert next_change == expected
+
+
+THURSDAY = date(2026, 11, 26)
+
+
+@pytest.mark.parametrize(
+    ("status", "closed_until", "at", "expected"),
+    [
+        # "Closed until Thursday": closed through Thursday, open from Friday 00:00 in Shenzhen.
+        ("temporarily_closed", THURSDAY, shenzhen(2026, 11, 26, 23, 59), "temporarily_closed"),
+        ("temporarily_closed", THURSDAY, shenzhen(2026, 11, 27, 0, 0), "open"),
+        ("temporarily_closed", THURSDAY, shenzhen(2027, 3, 1, 12, 0), "open"),
+        ("temporarily_closed", THURSDAY, shenzhen(2026, 11, 20, 12, 0), "temporarily_closed"),
+        # Shenzhen's day, not UTC's: 15:59 UTC is still Thursday there, 16:00 UTC is Friday.
+        (
+            "temporarily_closed",
+            THURSDAY,
+            datetime(2026, 11, 26, 15, 59, tzinfo=UTC),
+            "temporarily_closed",
+        ),
+        ("temporarily_closed", THURSDAY, datetime(2026, 11, 26, 16, 0, tzinfo=UTC), "open"),
+        # No end date: closed until a manager reopens it. Other statuses have no end.
+        ("temporarily_closed", None, shenzhen(2030, 1, 1, 12, 0), "temporarily_closed"),
+        ("closed", THURSDAY, shenzhen(2030, 1, 1, 12, 0), "closed"),
+        ("open", THURSDAY, shenzhen(2026, 11, 20, 12, 0), "open"),
+    ],
+)
+def test_a_temporary_closure_ends_after_its_last_day(status, closed_until, at, expected):
+    assert effective_status(status=status, closed_until=closed_until, at=at) == expected
+    opens = is_open_at(hours="24/7", status=status, closed_until=closed_until, at=at)
+    assert opens is (expected == "open")
+    assert open_state_at(hours="24/7", status=status, closed_until=closed_until, at=at)[0] is opens
+
+
+def test_after_a_closure_the_hours_decide():
+    after = {"status": "temporarily_closed", "closed_until": THURSDAY}
+    hours = "Mo-Su 08:00-20:00"
+    assert is_open_at(hours=hours, at=shenzhen(2026, 11, 27, 7, 0), **after) is False
+    assert is_open_at(hours=hours, at=shenzhen(2026, 11, 27, 9, 0), **after) is True
+    assert is_open_at(hours=None, at=shenzhen(2026, 11, 27, 9, 0), **after) is None
+    next_change = open_state_at(hours=hours, at=shenzhen(2026, 11, 27, 7, 0), **after)[1]
+    assert next_change == shenzhen(2026, 11, 27, 8, 0)

@@ -37,7 +37,11 @@ def oracle(stations, *, lat, lng, limit, radius_m, kinds, amenities, open_now):
         if (not kinds or s.kind in kinds)
         and all(getattr(s, a) is True for a in amenities)
         and (
-            not open_now or is_open_at(hours=s.opening_hours, status=s.status, at=FIXED_NOW) is True
+            not open_now
+            or is_open_at(
+                hours=s.opening_hours, status=s.status, closed_until=s.closed_until, at=FIXED_NOW
+            )
+            is True
         )
     ]
     shortlist = sorted(matching, key=lambda s: rough_m(lat, lng, s.lat, s.lng))[: limit + 40]

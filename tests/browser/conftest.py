@@ -74,6 +74,12 @@ def _tile():
     return Response(TILE_PNG, mimetype="image/png")
 
 
+def serve_test_tiles(app):
+    """Draw the app's basemap from the same-origin dummy tiles (call before its first request)."""
+    app.config["MAP_TILE_URL"] = TEST_TILES
+    app.add_url_rule("/test-tiles/<int:z>/<int:x>/<int:y>.png", "test_tile", lambda **_: _tile())
+
+
 @pytest.fixture(scope="session")
 def live_server(sample_database):
     """The app served on 127.0.0.1 from a thread, on the committed sample database."""
@@ -81,10 +87,9 @@ def live_server(sample_database):
         {
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": sample_database.config["SQLALCHEMY_DATABASE_URI"],
-            "MAP_TILE_URL": TEST_TILES,
         }
     )
-    app.add_url_rule("/test-tiles/<int:z>/<int:x>/<int:y>.png", "test_tile", lambda **_: _tile())
+    serve_test_tiles(app)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -94,6 +99,14 @@ def live_server(sample_database):
     thread.join()
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def tiled_live_server(empty_live_server):
+    """empty_live_server (a database of its own, both backends) with the dummy basemap."""
+    base, app = empty_live_server
+    serve_test_tiles(app)
+    return base, app
 
 
 class Phone:
