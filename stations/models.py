@@ -1,4 +1,4 @@
-"""The station model: one table on both backends, positions stored in WGS-84."""
+"""The models: stations (positions stored in WGS-84), their change feed, and API keys."""
 
 from datetime import datetime
 
@@ -59,4 +59,40 @@ class Station(db.Model):
     is_sample: Mapped[bool] = mapped_column(default=False)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
+    # Numbered by a database trigger on every insert and update (see migration 0003), never here.
+    change_seq: Mapped[int | None] = mapped_column(
+        sa.BigInteger,
+        unique=True,
+        server_default=sa.FetchedValue(),
+        server_onupdate=sa.FetchedValue(),
+    )
+
+
+class StationTombstone(db.Model):
+    """A deleted station, written by the database trigger that numbers station changes."""
+
+    __tablename__ = "station_tombstone"
+
+    station_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    external_id: Mapped[str] = mapped_column(sa.String(100))
+    change_seq: Mapped[int] = mapped_column(sa.BigInteger, unique=True)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ApiKey(db.Model):
+    """A partner's API key: stored as a SHA-256 of the token, with a short prefix to tell it by."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    prefix: Mapped[str] = mapped_column(sa.String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    per_minute: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    request_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)

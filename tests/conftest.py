@@ -34,8 +34,13 @@ def _postgis_url(suffix):
         admin.dispose()
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE IF EXISTS station, alembic_version CASCADE")
-        connection.exec_driver_sql("DROP TABLE IF EXISTS station_rtree")
+        # Every table the migrations made (whatever branch added it), but PostGIS's own.
+        tables = connection.exec_driver_sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'spatial_ref_sys'"
+        ).scalars()
+        for table in list(tables):
+            connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
     engine.dispose()
     return url.render_as_string(hide_password=False)
 
@@ -46,7 +51,9 @@ def _database(backend, tmp_path_factory, suffix, with_sample):
         url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / f"test{suffix}.sqlite")
     else:
         url = _postgis_url(suffix)
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
+    # Limits stay on (memory), high enough for any test that is not about them.
+    config = {"RATELIMIT_STORAGE_URI": "memory://", "RATELIMIT_ANONYMOUS_PER_MINUTE": 10**6}
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url} | config)
     with app.app_context():
         upgrade()
         if with_sample:
