@@ -1,7 +1,7 @@
 """Opening hours in OSM syntax, evaluated in Asia/Shanghai time."""
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -36,3 +36,28 @@ def is_open_at(*, hours, status, at):
     if state == opening_hours.State.UNKNOWN:
         return None
     return state == opening_hours.State.OPEN
+
+
+def open_state_since(*, hours, status, at):
+    """When is_open_at() last changed its answer before `at` (at most 8 days back).
+
+    None when the answer does not depend on the time (closed stations, unknown hours).
+    """
+    if status != "open" or not hours:
+        return None
+    minute = at.astimezone(SHENZHEN_TZ).replace(second=0, microsecond=0)
+    return _state_began(hours, minute)
+
+
+@lru_cache(maxsize=4096)
+def _state_began(hours, minute):
+    # A midnight a week or more back: a state older than that reads as starting there, which is
+    # later than the truth (safe for Last-Modified) and stays the same all day.
+    start = (minute - timedelta(days=8)).replace(hour=0, minute=0)
+    for begin, end, _state, _comment in parse_hours(hours).intervals(start, minute + _MINUTE):
+        if begin <= minute < end:
+            return max(begin, start)
+    return start
+
+
+_MINUTE = timedelta(minutes=1)

@@ -37,6 +37,14 @@ class QueryArgs:
             return None
         return value.strip()
 
+    def text(self, name, *, max_length):
+        """Stripped text of at most max_length characters."""
+        raw = self._raw(name, False)
+        if raw is not None and len(raw) > max_length:
+            self.errors[name] = f"must be at most {max_length} characters"
+            return None
+        return raw
+
     def number(self, name, *, low, high, required=False, default=None):
         """A finite number in [low, high]."""
         raw = self._raw(name, required)

@@ -1,0 +1,106 @@
+"""The station change feed: every station change numbered in commit order, deletions included.
+
+Database triggers (migration 0003) number each change, handing numbers only to the one
+transaction allowed to write stations at a time, so that they become visible in order. A page
+is read up to the highest number visible when the call began: every change at or below it has
+committed, so a cursor never skips a change that commits later. A station changed again between
+two calls is sent again under its new number; replaying every page in order, from the start,
+rebuilds exactly the current stations.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from .db import db
+from .models import Station, StationTombstone
+
+# What Last-Modified says before anything was ever stored.
+_BEGINNING = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of the feed: a station as it is now, or the id of a deleted one."""
+
+    seq: int
+    station_id: int
+    station: object | None = None  # a Station row; None for a deletion
+    tombstone: StationTombstone | None = None
+
+
+class CursorAhead(Exception):
+    """The cursor is past the last change: the data was restored or replaced since."""
+
+
+def data_version():
+    """(the last change number, the time of the latest change) of all station data.
+
+    One statement, so both come from one snapshot; each is an index lookup.
+    """
+    latest = (
+        sa.select(sa.func.max(Station.change_seq)).scalar_subquery(),
+        sa.select(sa.func.max(StationTombstone.change_seq)).scalar_subquery(),
+        sa.select(sa.func.max(Station.updated_at)).scalar_subquery(),
+        sa.select(sa.func.max(StationTombstone.deleted_at)).scalar_subquery(),
+    )
+    seq, gone_seq, updated, deleted = db.session.execute(sa.select(*latest)).one()
+    changed = [moment for moment in (updated, deleted) if moment is not None]
+    return max(seq or 0, gone_seq or 0), max(changed, default=_BEGINNING)
+
+
+def changes_since(*, after_seq=0, after_time=None, limit):
+    """Up to `limit` changes numbered above after_seq (or made after after_time), in order.
+
+    Returns (changes, next_cursor, has_more). Raises CursorAhead for a cursor past the end.
+    """
+    last_seq, _ = data_version()
+    if after_seq > last_seq:
+        raise CursorAhead(last_seq)
+    in_range = (Station.change_seq > after_seq, Station.change_seq <= last_seq)
+    gone_range = (
+        StationTombstone.change_seq > after_seq,
+        StationTombstone.change_seq <= last_seq,
+    )
+    if after_time is not None:
+        in_range += (Station.updated_at > after_time,)
+        gone_range += (StationTombstone.deleted_at > after_time,)
+    stations = db.session.scalars(
+        sa.select(Station).where(*in_range).order_by(Station.change_seq).limit(limit + 1)
+    ).all()
+    tombstones = db.session.scalars(
+        sa.select(StationTombstone)
+        .where(*gone_range)
+        .order_by(StationTombstone.change_seq)
+        .limit(limit + 1)
+    ).all()
+    changes = sorted(
+        [Change(row.change_seq, row.id, station=row) for row in stations]
+        + [Change(row.change_seq, row.station_id, tombstone=row) for row in tombstones],
+        key=lambda change: change.seq,
+    )
+    if len(changes) > limit:
+        return changes[:limit], changes[limit - 1].seq, True
+    # Everything numbered up to last_seq has been sent (or moved past it, to be sent later).
+    return changes, max(after_seq, last_seq), False
+
+
+def parse_since(text):
+    """A cursor (digits) as (seq, None) or an ISO-8601 time with a zone as (0, datetime).
+
+    Raises ValueError with a reason a person can act on.
+    """
+    if text.isascii() and text.isdigit():
+        if len(text) > 18:
+            raise ValueError("must be a cursor from next_cursor or an ISO-8601 time")
+        return int(text), None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            "must be a cursor from next_cursor or an ISO-8601 time such as 2026-05-01T08:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError("must give the time zone of the time, such as Z or +08:00")
+    return 0, moment

@@ -1,0 +1,148 @@
+"""Who is calling the API, and fair limits: a per-minute limit per API key, one per anonymous IP.
+
+Flask-Limiter counts in memory (one process) or in Redis when REDIS_URL is set, so that several
+app servers share one count. If Redis stops answering, each process counts in its own memory
+until Redis is back, and Flask-Limiter's log says so: the API keeps answering either way.
+"""
+
+import time
+from dataclasses import dataclass
+from math import ceil
+
+from flask import current_app, request
+from flask_limiter import Limit, Limiter
+
+from . import keys
+from .problems import problem
+
+API_PATH = "/api/v"
+_CALLER = "stations.api_caller"
+UNLIMITED_ENDPOINTS = {"api.health"}
+# A dead Redis must cost a request little: Flask-Limiter then retries it with growing pauses.
+REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The caller of an API request: a valid key's id, limit and prefix, or why the key failed."""
+
+    key_id: int | None = None
+    per_minute: int | None = None
+    prefix: str | None = None
+    error: str | None = None
+
+
+def current_caller():
+    """The caller of this request, worked out once (kept on the request: `g` can outlive it)."""
+    caller = request.environ.get(_CALLER)
+    if caller is None:
+        caller = request.environ[_CALLER] = _identify()
+    return caller
+
+
+def _presented_token():
+    """The key sent as X-API-Key or as a Bearer token; None when there is none."""
+    if "X-API-Key" in request.headers:
+        return request.headers["X-API-Key"].strip()
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _identify():
+    token = _presented_token()
+    if token is None:
+        return Caller()
+    key = keys.find_key(token) if token else None
+    if key is None:
+        return Caller(error="The API key is not known. Check that it was copied whole.")
+    if key.revoked_at is not None:
+        return Caller(error=f"The API key {key.prefix}… has been revoked.")
+    return Caller(key_id=key.id, per_minute=key.per_minute, prefix=key.prefix)
+
+
+def _is_api():
+    return request.path.startswith(API_PATH) and request.method != "OPTIONS"
+
+
+def _rate_key():
+    caller = current_caller()
+    return f"key:{caller.key_id}" if caller.key_id else f"ip:{request.remote_addr or 'unknown'}"
+
+
+def _per_minute():
+    return current_caller().per_minute or current_app.config["RATELIMIT_ANONYMOUS_PER_MINUTE"]
+
+
+def _limit_string():
+    return f"{_per_minute()} per minute"
+
+
+def _breach_message():
+    caller = current_caller()
+    who = f"the API key {caller.prefix}…" if caller.key_id else "your IP address without a key"
+    return (
+        f"Too many requests from {who}: the limit is {_per_minute()} a minute. "
+        "Try again after the number of seconds in Retry-After."
+    )
+
+
+def _refuse_bad_keys():
+    """401 for an unknown or revoked key (after the limiter has counted it against the IP)."""
+    if _is_api() and current_caller().error:
+        response = problem(401, "Unauthorized", current_caller().error)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
+        return response
+    return None
+
+
+def _add_headers(response):
+    """RateLimit-* headers (IETF draft: Reset in seconds), Retry-After on 429; count key use."""
+    caller = request.environ.get(_CALLER)
+    if caller is not None and caller.key_id:
+        keys.record_use(caller.key_id)
+    limiter = current_app.extensions.get("stations.limiter")
+    current = limiter.current_limit if limiter else None
+    if current is None:
+        return response
+    try:
+        remaining, reset_s = current.remaining, max(0, ceil(current.window[0] - time.time()))
+    except Exception:  # the storage failed after the check: the headers are not worth a 500
+        current_app.logger.warning("Rate limit storage unreachable; no RateLimit headers sent")
+        return response
+    response.headers["RateLimit-Limit"] = str(current.limit.amount)
+    response.headers["RateLimit-Remaining"] = str(remaining)
+    response.headers["RateLimit-Reset"] = str(reset_s)
+    response.headers["RateLimit-Policy"] = f"{current.limit.amount};w={current.limit.get_expiry()}"
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, reset_s))
+    return response
+
+
+def init_app(app):
+    """Count API requests per key or IP (unless RATELIMIT_ENABLED is false), refuse bad keys."""
+    config = app.config
+    config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"] or "memory://")
+    if config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        config.setdefault("RATELIMIT_STORAGE_OPTIONS", REDIS_OPTIONS)
+    config.setdefault("RATELIMIT_KEY_PREFIX", "stations")
+    # One Limiter per app: Flask-Limiter keeps its storage and switches on the instance.
+    limiter = Limiter(
+        key_func=_rate_key,
+        default_limits=[
+            Limit(
+                _limit_string,
+                scope="api",
+                shared=True,
+                exempt_when=lambda: not _is_api() or request.endpoint in UNLIMITED_ENDPOINTS,
+                error_message=_breach_message,
+            )
+        ],
+        headers_enabled=False,
+        in_memory_fallback_enabled=True,
+        swallow_errors=True,
+    )
+    limiter.init_app(app)
+    if limiter.enabled:
+        app.extensions["stations.limiter"] = limiter
+    app.before_request(_refuse_bad_keys)
+    app.after_request(_add_headers)

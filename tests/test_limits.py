@@ -1,0 +1,288 @@
+"""Fair limits: per key, per IP, shared through Redis by two servers, and alive without Redis."""
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from stations import create_app, env_flag, keys
+from stations.db import db
+
+ROOT = Path(__file__).resolve().parents[1]
+STATION = "/api/v1/stations/1"
+OPENAPI = "/api/v1/openapi.json"
+LIST = "/api/v1/stations?per_page=1"
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+
+
+@pytest.fixture
+def fresh_counts(sample_app):
+    """Every test starts with no requests counted and no key use pending."""
+    sample_app.extensions["stations.limiter"].reset()
+    sample_app.extensions["stations.key_usage"] = keys._Usage()
+
+
+def from_ip(client, ip):
+    """GET helper for one client address."""
+    return lambda path=STATION, **kw: client.get(path, environ_base={"REMOTE_ADDR": ip}, **kw)
+
+
+@pytest.mark.usefixtures("fresh_counts")
+def test_anonymous_callers_are_limited_per_ip(sample_app, client, monkeypatch):
+    monkeypatch.setitem(sample_app.config, "RATELIMIT_ANONYMOUS_PER_MINUTE", 3)
+    get = from_ip(client, "203.0.113.7")
+    remaining = [get().headers["RateLimit-Remaining"] for _ in range(3)]
+    assert remaining == ["2", "1", "0"]
+    refused = get()
+    assert refused.status_code == 429
+    assert refused.mimetype == "application/problem+json"
+    body = refused.get_json()
+    assert body["title"] == "Too Many Requests" and "your IP address" in body["detail"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["RateLimit-Limit"] == "3"
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    assert 0 <= int(refused.headers["RateLimit-Reset"]) <= 60
+    assert refused.headers["RateLimit-Policy"] == "3;w=60"
+    assert from_ip(client, "203.0.113.8")().status_code == 200  # another address
+    assert get("/api/v1/health").status_code == 200  # the liveness probe is never limited
+
+
+@pytest.mark.usefixtures("fresh_counts")
+def test_each_key_has_its_own_limit(sample_app, client, monkeypatch):
+    monkeypatch.setitem(sample_app.config, "RATELIMIT_ANONYMOUS_PER_MINUTE", 1)
+    key, token = keys.create_key("small partner", per_minute=2)
+    _, other = keys.create_key("big partner", per_minute=50)
+    get = from_ip(client, "198.51.100.1")
+    assert [get(headers={"X-API-Key": token}).status_code for _ in range(3)] == [200, 200, 429]
+    refused = get(headers={"X-API-Key": token})
+    assert key.prefix in refused.get_json()["detail"] and "Retry-After" in refused.headers
+    # The same address: another key, and no key at all, have their own counts.
+    assert get(headers={"Authorization": f"Bearer {other}"}).headers["RateLimit-Limit"] == "50"
+    assert get().status_code == 200
+    assert get().status_code == 429
+
+
+@pytest.mark.usefixtures("fresh_counts")
+def test_unknown_keys_count_against_the_address(sample_app, client, monkeypatch):
+    monkeypatch.setitem(sample_app.config, "RATELIMIT_ANONYMOUS_PER_MINUTE", 2)
+    get = from_ip(client, "198.51.100.9")
+    statuses = [get(headers={"X-API-Key": f"rsk_guess{n}"}).status_code for n in range(3)]
+    assert statuses == [401, 401, 429]
+
+
+@pytest.mark.usefixtures("fresh_counts")
+def test_preflight_is_not_counted(sample_app, client, monkeypatch):
+    monkeypatch.setitem(sample_app.config, "RATELIMIT_ANONYMOUS_PER_MINUTE", 1)
+    preflight = {"Origin": "https://partner.example", "Access-Control-Request-Method": "GET"}
+    for _ in range(3):
+        response = client.options(STATION, headers=preflight)
+        assert response.status_code == 200 and "RateLimit-Limit" not in response.headers
+    assert client.get(STATION).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("false", False),
+        ("FALSE", False),
+        ("0", False),
+        ("off", False),
+        ("no", False),
+        ("true", True),
+        ("1", True),
+        ("", True),
+    ],
+)
+def test_ratelimit_enabled_is_read_from_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("RATELIMIT_ENABLED", value)
+    assert env_flag("RATELIMIT_ENABLED", default=True) is expected
+
+
+def test_limits_can_be_switched_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("RATELIMIT_ENABLED", "false")
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite"}
+        | {"RATELIMIT_ANONYMOUS_PER_MINUTE": 1, "RATELIMIT_STORAGE_URI": "memory://"}
+    )
+    client = app.test_client()
+    for _ in range(5):
+        response = client.get(OPENAPI)
+        assert response.status_code == 200 and "RateLimit-Limit" not in response.headers
+    assert client.get(OPENAPI, headers={"X-API-Key": ""}).status_code == 401  # keys still checked
+
+
+# Real servers and a real Redis.
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(url, process, timeout_s=20):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer")
+
+
+def fetch(url, headers=None):
+    """(status, headers) of a GET, errors included."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as reply:
+            return reply.status, reply.headers
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers
+
+
+def redis_or_skip(url):
+    """A client for the test Redis, with this app's counters cleared; skips if none answers."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Redis at {url}; set TEST_REDIS_URL")
+    for name in client.scan_iter("LIMITS:LIMITER/stations/*"):
+        client.delete(name)
+    return client
+
+
+@pytest.fixture(params=["sqlite", "postgis"])
+def server_database(request, tmp_path):
+    """A migrated database with one API key (5 a minute) that app servers can share; (url, key)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/servers.sqlite"
+    else:
+        from conftest import _postgis_url
+
+        url = _postgis_url("_servers")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_STORAGE_URI": "memory://"})
+    with app.app_context():
+        upgrade()
+        _, token = keys.create_key("shared partner", per_minute=5)
+        db.session.execute(sa.text("SELECT 1"))
+        db.session.remove()
+        db.engine.dispose()
+    return url, token
+
+
+@pytest.fixture
+def two_servers(server_database, tmp_path):
+    """Two gunicorn servers on one database and one Redis; their base URLs and the key."""
+    url, token = server_database
+    redis_or_skip(TEST_REDIS_URL)
+    env = {k: v for k, v in os.environ.items() if k not in ("FLASK_ENV", "RATELIMIT_ENABLED")}
+    env |= {"DATABASE_URL": url, "REDIS_URL": TEST_REDIS_URL, "RATELIMIT_ANONYMOUS_PER_MINUTE": "4"}
+    servers, bases, logs = [], [], []
+    try:
+        for n in range(2):
+            port = free_port()
+            command = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}"]
+            log = open(tmp_path / f"gunicorn{n}.log", "w")  # noqa: SIM115 - closed below
+            logs.append(log)
+            servers.append(
+                subprocess.Popen(
+                    [*command, "app:app"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                )
+            )
+            bases.append(f"http://127.0.0.1:{port}")
+        for server, base in zip(servers, bases, strict=True):
+            wait_for(base + "/api/v1/health", server)
+        yield bases, token
+    finally:
+        for server in servers:
+            os.killpg(server.pid, signal.SIGINT)  # quick shutdown
+            server.wait(timeout=10)
+        for log in logs:
+            log.close()
+
+
+def test_two_servers_share_one_limit_in_redis(two_servers):
+    (first, second), token = two_servers
+    key = {"X-API-Key": token}
+    statuses = [fetch(base + LIST, key)[0] for base in (first, second) * 3]
+    assert statuses == [200, 200, 200, 200, 200, 429]
+    assert fetch(first + LIST, key)[0] == 429
+    anonymous = [fetch(base + LIST)[0] for base in (first, second, first, second, second)]
+    assert anonymous == [200, 200, 200, 200, 429]
+    status, headers = fetch(second + LIST)
+    assert status == 429 and int(headers["Retry-After"]) >= 1
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of this test's own, on a free port: (url, stop, start)."""
+    if not shutil.which("redis-server"):
+        if os.environ.get("CI"):
+            raise AssertionError("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no"]
+    process = {}
+
+    def start():
+        process["p"] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop():
+        process["p"].terminate()
+        process["p"].wait(timeout=10)
+
+    start()
+    yield f"redis://127.0.0.1:{port}/0", stop, start
+    if process["p"].poll() is None:
+        stop()
+
+
+def test_the_api_keeps_answering_when_redis_goes_away(own_redis, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="flask-limiter")
+    url, stop_redis, start_redis = own_redis
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite", "REDIS_URL": url}
+        | {"RATELIMIT_ANONYMOUS_PER_MINUTE": 3}
+    )
+    client = app.test_client()
+    assert [client.get(OPENAPI).headers["RateLimit-Remaining"] for _ in range(2)] == ["2", "1"]
+    redis_or_skip(url)  # the counts really are in Redis (and are cleared here)
+    stop_redis()
+    started = time.monotonic()
+    statuses = [client.get(OPENAPI).status_code for _ in range(4)]
+    assert time.monotonic() - started < 2, "a dead Redis must not slow every request"
+    assert statuses == [200, 200, 200, 429]  # counted in memory meanwhile
+    assert "Rate limit storage unreachable" in caplog.text
+    start_redis()
+    time.sleep(1.2)  # Flask-Limiter tries the storage again after a pause
+    assert client.get(OPENAPI).headers["RateLimit-Remaining"] == "2"  # in Redis, from zero
+    assert "Rate limit storage recovered" in caplog.text
+    assert list(redis.Redis.from_url(url).scan_iter("LIMITS:*"))
