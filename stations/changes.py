@@ -8,8 +8,9 @@ two calls is sent again under its new number; replaying every page in order, fro
 rebuilds exactly the current stations.
 """
 
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
@@ -87,7 +88,7 @@ def changes_since(*, after_seq=0, after_time=None, limit):
 
 
 def parse_since(text):
-    """A cursor (digits) as (seq, None) or an ISO-8601 time with a zone as (0, datetime).
+    """A cursor (digits) as (seq, None), or an RFC 3339 time as (0, an aware datetime in UTC).
 
     Raises ValueError with a reason a person can act on.
     """
@@ -95,12 +96,40 @@ def parse_since(text):
         if len(text) > 18:
             raise ValueError("must be a cursor from next_cursor or an ISO-8601 time")
         return int(text), None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        if _NO_ZONE.fullmatch(text):
+            raise ValueError("must give the time zone of the time, such as Z or +08:00")
         raise ValueError(
             "must be a cursor from next_cursor or an ISO-8601 time such as 2026-05-01T08:00:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        raise ValueError("must give the time zone of the time, such as Z or +08:00")
-    return 0, moment
+        )
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        offset = timedelta(0)
+        if zone.upper() != "Z":
+            sign = -1 if zone[0] == "-" else 1
+            offset = sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            min(int(second), 59),  # a leap second reads as the second before it
+            int((fraction or ".0")[1:7].ljust(6, "0")),
+            tzinfo=timezone(offset),
+        )
+    except ValueError:
+        raise ValueError("must be a real date and time, such as 2026-05-01T08:00:00Z") from None
+    try:
+        return 0, moment.astimezone(UTC)
+    except OverflowError:  # within a day of the first or last representable moment
+        return 0, (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})",
+    re.ASCII,
+)
+_NO_ZONE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9:.]+)?", re.ASCII)

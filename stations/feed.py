@@ -64,8 +64,8 @@ def changes():
         )
     except CursorAhead:
         return problem(
-            410,
-            "Gone",
+            409,
+            "Conflict",
             "This cursor is ahead of the feed: the data was restored or replaced since. "
             "Drop your copy and replay the feed from the start (no since).",
         )

@@ -2,8 +2,10 @@
 
 from functools import cache
 
+from . import openapi_partner
 from .datum import DATUMS
 from .models import AMENITIES, KINDS, STATUSES
+from .params import BBOX_PATTERN
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
@@ -166,6 +168,11 @@ def _ok(description, schema, geojson_schema=None):
 @cache
 def openapi_document():
     """The OpenAPI 3.1 document (built once)."""
+    return openapi_partner.extend(_base_document())
+
+
+def _base_document():
+    """The station endpoints; openapi_partner adds keys, limits, caching, the feed and more."""
     station_ref = {"$ref": "#/components/schemas/Station"}
     nearest = {
         "summary": "The nearest stations to a position",
@@ -251,8 +258,9 @@ def openapi_document():
         "parameters": [
             _param(
                 "bbox",
-                "min_lng,min_lat,max_lng,max_lat in the coord datum; all stations when absent.",
-                {"type": "string", "maxLength": 1000},
+                "min_lng,min_lat,max_lng,max_lat in the coord datum, plain decimals, each "
+                "minimum not above its maximum; all stations when absent.",
+                {"type": "string", "maxLength": 1000, "pattern": BBOX_PATTERN},
             ),
             _COORD,
             _FORMAT,

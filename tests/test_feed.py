@@ -185,6 +185,9 @@ def test_since_a_time_gives_what_changed_after_it(client):
         ("yesterday", "must be a cursor from next_cursor or an ISO-8601 time"),
         ("2026-05-01T08:00:00", "must give the time zone"),
         ("2026-05-01", "must give the time zone"),
+        ("2026-02-30T08:00:00Z", "must be a real date and time"),
+        ("2026-05-01T08:00:00+24:00", "must be a real date and time"),
+        ("20260501T080000Z", "must be a cursor from next_cursor or an ISO-8601 time"),
         ("-5", "must be a cursor from next_cursor or an ISO-8601 time"),
         ("1" * 19, "must be a cursor from next_cursor or an ISO-8601 time"),
         ("x" * 41, "must be at most 40 characters"),
@@ -198,10 +201,10 @@ def test_bad_since_is_a_problem(client, since, reason):
     assert reason in response.get_json()["errors"][0]["reason"]
 
 
-def test_a_cursor_ahead_of_the_feed_is_gone(client):
+def test_a_cursor_ahead_of_the_feed_is_a_conflict(client):
     cursor = client.get(CHANGES, query_string={"limit": 1000}).get_json()["next_cursor"]
     response = client.get(CHANGES, query_string={"since": int(cursor) + 1})
-    assert response.status_code == 410
+    assert response.status_code == 409
     assert response.mimetype == "application/problem+json"
     assert "replay the feed from the start" in response.get_json()["detail"]
 

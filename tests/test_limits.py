@@ -3,24 +3,20 @@
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 import redis
-import sqlalchemy as sa
 from flask_migrate import upgrade
+from servers import app_environment, free_port, gunicorn
 
 from stations import create_app, env_flag, keys
 from stations.db import db
 
-ROOT = Path(__file__).resolve().parents[1]
 STATION = "/api/v1/stations/1"
 OPENAPI = "/api/v1/openapi.json"
 LIST = "/api/v1/stations?per_page=1"
@@ -126,24 +122,6 @@ def test_limits_can_be_switched_off(monkeypatch, tmp_path):
 # Real servers and a real Redis.
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(url, process, timeout_s=20):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer")
-
-
 def fetch(url, headers=None):
     """(status, headers) of a GET, errors included."""
     try:
@@ -180,7 +158,6 @@ def server_database(request, tmp_path):
     with app.app_context():
         upgrade()
         _, token = keys.create_key("shared partner", per_minute=5)
-        db.session.execute(sa.text("SELECT 1"))
         db.session.remove()
         db.engine.dispose()
     return url, token
@@ -191,35 +168,14 @@ def two_servers(server_database, tmp_path):
     """Two gunicorn servers on one database and one Redis; their base URLs and the key."""
     url, token = server_database
     redis_or_skip(TEST_REDIS_URL)
-    env = {k: v for k, v in os.environ.items() if k not in ("FLASK_ENV", "RATELIMIT_ENABLED")}
-    env |= {"DATABASE_URL": url, "REDIS_URL": TEST_REDIS_URL, "RATELIMIT_ANONYMOUS_PER_MINUTE": "4"}
-    servers, bases, logs = [], [], []
-    try:
-        for n in range(2):
-            port = free_port()
-            command = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}"]
-            log = open(tmp_path / f"gunicorn{n}.log", "w")  # noqa: SIM115 - closed below
-            logs.append(log)
-            servers.append(
-                subprocess.Popen(
-                    [*command, "app:app"],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,
-                )
-            )
-            bases.append(f"http://127.0.0.1:{port}")
-        for server, base in zip(servers, bases, strict=True):
-            wait_for(base + "/api/v1/health", server)
-        yield bases, token
-    finally:
-        for server in servers:
-            os.killpg(server.pid, signal.SIGINT)  # quick shutdown
-            server.wait(timeout=10)
-        for log in logs:
-            log.close()
+    env = app_environment(
+        DATABASE_URL=url, REDIS_URL=TEST_REDIS_URL, RATELIMIT_ANONYMOUS_PER_MINUTE="4"
+    )
+    with (
+        gunicorn(env, tmp_path / "first.log") as first,
+        gunicorn(env, tmp_path / "second.log") as second,
+    ):
+        yield (first, second), token
 
 
 def test_two_servers_share_one_limit_in_redis(two_servers):
