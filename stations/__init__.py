@@ -51,7 +51,7 @@ def create_app(test_config=None):
     if app.config["SECRET_KEY"] == "dev" and os.environ.get("FLASK_ENV") == "production":
         raise RuntimeError("Set SECRET_KEY: the default secret key is not for production.")
 
-    from . import api, cli, db, feed, keys, limits, pages, problems, web
+    from . import api, cli, db, docs, feed, keys, limits, pages, problems, web
 
     web.init_app(app)
     db.init_app(app)
@@ -61,5 +61,6 @@ def create_app(test_config=None):
     problems.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(feed.bp)
+    app.register_blueprint(docs.bp)
     app.register_blueprint(pages.bp)
     return app

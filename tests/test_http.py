@@ -77,7 +77,7 @@ def test_lifetimes_suit_each_endpoint(client):
     assert client.get("/api/v1/health").headers["Cache-Control"] == "no-store"
     assert client.get("/api/v1/stations/changes").headers["Cache-Control"] == "no-cache"
     assert client.get("/api/v1/stations/999999").headers["Cache-Control"] == "no-store"
-    # (the docs page is checked in test_docs)
+    assert client.get("/api/docs").headers["Cache-Control"] == "public, max-age=3600"
 
 
 def test_station_responses_vary_with_accept(client):
