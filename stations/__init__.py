@@ -3,8 +3,13 @@
 import os
 
 from flask import Flask
+from flask_compress import Compress
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+compress = Compress()
 
 
 def database_url(instance_path):
@@ -36,13 +41,11 @@ def create_app(test_config=None):
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("SECRET_KEY", "dev"),
         SQLALCHEMY_DATABASE_URI=database_url(app.instance_path),
-        # The partner API: limits, key use counts, browser access, proxies.
-        REDIS_URL=os.environ.get("REDIS_URL", "").strip() or None,
-        RATELIMIT_ENABLED=env_flag("RATELIMIT_ENABLED", default=True),
-        RATELIMIT_ANONYMOUS_PER_MINUTE=int(os.environ.get("RATELIMIT_ANONYMOUS_PER_MINUTE", 120)),
-        API_KEY_USAGE_FLUSH_S=10,
-        CORS_ORIGINS=os.environ.get("CORS_ORIGINS", "*"),
-        PROXY_COUNT=int(os.environ.get("PROXY_COUNT", 0)),
+        MAP_TILES=os.environ.get("MAP_TILES", "gaode"),
+        MAP_TILE_URL=os.environ.get("MAP_TILE_URL", ""),
+        TIANDITU_KEY=os.environ.get("TIANDITU_KEY", ""),
+        # flask-compress leaves a streamed file (send_file) open; assets.py gzips its own files.
+        COMPRESS_STREAMS=False,
     )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
@@ -51,16 +54,42 @@ def create_app(test_config=None):
     if app.config["SECRET_KEY"] == "dev" and os.environ.get("FLASK_ENV") == "production":
         raise RuntimeError("Set SECRET_KEY: the default secret key is not for production.")
 
-    from . import api, cli, db, docs, feed, keys, limits, pages, problems, web
+    # Behind N reverse proxies, trust their X-Forwarded-For/-Proto (client IP, HTTPS).
+    proxies = int(os.environ.get("TRUSTED_PROXIES", "0"))
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
+    from . import (
+        admin,
+        api,
+        assets,
+        auth,
+        cli,
+        db,
+        docs,
+        feed,
+        i18n,
+        keys,
+        limits,
+        manage,
+        pages,
+        problems,
+        uploads,
+        web,
+        webmap,
+    )
+
+    webmap.check_config(app.config)
     web.init_app(app)
     db.init_app(app)
     cli.init_app(app)
     keys.init_app(app)
-    limits.init_app(app)
     problems.init_app(app)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(feed.bp)
-    app.register_blueprint(docs.bp)
-    app.register_blueprint(pages.bp)
+    i18n.init_app(app)
+    compress.init_app(app)
+    limits.init_app(app)
+    auth.init_app(app)
+    auth.csrf.exempt(api.bp)  # the JSON API has no cookie sessions to forge
+    for module in (api, feed, docs, pages, assets, manage, admin, uploads):
+        app.register_blueprint(module.bp)
     return app

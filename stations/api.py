@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1: nearest stations, one station, stations in a box."""
+"""The JSON API under /api/v1: nearest stations, one station, stations in a box, rider reports."""
 
 from flask import Blueprint, abort, jsonify, request
 
@@ -6,10 +6,13 @@ from . import datum
 from .changes import data_version
 from .db import db
 from .geo import nearest_stations, stations_in_bbox
-from .hours import is_open_at, local_now, open_state_since
-from .models import AMENITIES, KINDS, Station
+from .hours import is_open_at, local_now, next_change_at, open_state_since
+from .limits import configured, limiter
+from .models import AMENITIES, KINDS, REPORT_REASONS, Station
 from .openapi import openapi_document
 from .params import QueryArgs
+from .problems import BadRequest
+from .reports import MAX_TEXT_LENGTH, create_report, open_report_counts
 from .web import cacheable
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -17,9 +20,13 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 GEOJSON = "application/geo+json"
 
 
-def station_json(row, *, coord, now):
-    """The public fields of a station row, its position given in `coord`."""
+def station_json(row, *, coord, now, open_reports):
+    """The public fields of a station row, its position given in `coord`.
+
+    `open_reports` is its number of open rider reports (see reports.open_report_counts).
+    """
     lat, lng = datum.from_wgs84(coord, lat=row.lat, lng=row.lng)
+    hours = {"hours": row.opening_hours, "status": row.status, "at": now}
     return {
         "id": row.id,
         "external_id": row.external_id,
@@ -32,8 +39,12 @@ def station_json(row, *, coord, now):
         "phone": row.phone,
         "amenities": {name: getattr(row, name) for name in AMENITIES},
         "opening_hours": row.opening_hours,
-        "open_now": is_open_at(hours=row.opening_hours, status=row.status, at=now),
+        "open_now": is_open_at(**hours),
+        "next_change_at": _iso(next_change_at(**hours)),
         "status": row.status,
+        "closed_reason": row.closed_reason,
+        "closed_until": row.closed_until.isoformat() if row.closed_until else None,
+        "open_reports": open_reports,
         "verified_at": _iso(row.verified_at),
         "updated_at": _iso(row.updated_at),
         "is_sample": row.is_sample,
@@ -86,7 +97,7 @@ def nearest():
     """The nearest stations to a position, filtered, nearest first."""
     args = QueryArgs(
         request.args,
-        ("lat", "lng", "coord", "limit", "radius_m", "kind", "amenities", "open_now"),
+        ("lat", "lng", "coord", "limit", "radius_m", "kind", "amenities", "open_now", "open_24_7"),
     )
     lat = args.number("lat", low=-90, high=90, required=True)
     lng = args.number("lng", low=-180, high=180, required=True)
@@ -96,6 +107,7 @@ def nearest():
     kinds = args.choice_list("kind", KINDS)
     amenities = args.choice_list("amenities", AMENITIES)
     open_now = args.boolean("open_now")
+    open_24_7 = args.boolean("open_24_7")
     args.check()
     now = local_now()
     _, data_since = data_version()
@@ -108,9 +120,12 @@ def nearest():
         kinds=kinds,
         amenities=amenities,
         open_now_at=now if open_now else None,
+        open_24_7=open_24_7,
     )
+    reports = open_report_counts(row.id for row, _distance in found)
     data = [
-        station_json(row, coord=coord, now=now) | {"distance_m": round(distance, 1)}
+        station_json(row, coord=coord, now=now, open_reports=reports.get(row.id, 0))
+        | {"distance_m": round(distance, 1)}
         for row, distance in found
     ]
     rows = [row for row, _ in found]
@@ -127,10 +142,11 @@ def station(station_id):
     args.check()
     row = db.session.get(Station, station_id) or abort(404, "No station has this id.")
     now = local_now()
-    item = station_json(row, coord=coord, now=now)
+    _, data_since = data_version()
+    reports = open_report_counts([row.id]).get(row.id, 0)
+    item = station_json(row, coord=coord, now=now, open_reports=reports)
     response = _negotiated(station_feature(item) if geojson else {"data": item}, geojson=geojson)
-    last_modified = _last_modified([row], data_since=row.updated_at, now=now)
-    return cacheable(response, last_modified=last_modified)
+    return cacheable(response, last_modified=_last_modified([row], data_since=data_since, now=now))
 
 
 @bp.get("/stations")
@@ -150,7 +166,10 @@ def station_list():
     now = local_now()
     _, data_since = data_version()
     rows, total = stations_in_bbox(bbox=box, page=page, per_page=per_page)
-    items = [station_json(row, coord=coord, now=now) for row in rows]
+    reports = open_report_counts(row.id for row in rows)
+    items = [
+        station_json(row, coord=coord, now=now, open_reports=reports.get(row.id, 0)) for row in rows
+    ]
     paging = {"page": page, "per_page": per_page, "total": total}
     if geojson:
         body = {"type": "FeatureCollection", "features": [station_feature(i) for i in items]}
@@ -158,6 +177,34 @@ def station_list():
         body = {"data": items}
     response = _negotiated(body | paging, geojson=geojson)
     return cacheable(response, last_modified=_last_modified(rows, data_since=data_since, now=now))
+
+
+def _station_key():
+    return f"station:{request.view_args['station_id']}"
+
+
+@bp.post("/stations/<int:station_id>/reports")
+@limiter.limit(configured("REPORT_LIMIT_PER_IP"))
+@limiter.limit(configured("REPORT_LIMIT_PER_STATION"), key_func=_station_key)
+def report(station_id):
+    """A rider reports a problem at a station (no login; limited per IP and per station)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest({"body": "must be a JSON object with reason and text"})
+    reason, text = body.get("reason"), body.get("text", "")
+    errors = {name: "is not a known field" for name in body if name not in ("reason", "text")}
+    if reason not in REPORT_REASONS:
+        errors["reason"] = "must be one of " + ", ".join(REPORT_REASONS)
+    if not isinstance(text, str | None) or len((text or "").strip()) > MAX_TEXT_LENGTH:
+        errors["text"] = f"must be text of at most {MAX_TEXT_LENGTH} characters"
+    if errors:
+        raise BadRequest(errors)
+    if db.session.get(Station, station_id) is None:
+        abort(404, "No station has this id.")
+    saved = create_report(station_id, reason=reason, text=(text or "").strip())
+    db.session.commit()
+    item = {"id": saved.id, "station_id": station_id, "reason": reason, "text": saved.text}
+    return jsonify(data=item | {"status": "open"}), 201
 
 
 @bp.get("/health")

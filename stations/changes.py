@@ -15,8 +15,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from .db import db
-from .models import Station, StationTombstone
+from .models import Report, Station, StationTombstone
 
+# Station JSON fields worked out at each request (from the time, or from rider reports), not
+# stored: the feed and the export carry the stored record only; the live endpoints have these.
+LIVE_FIELDS = ("open_now", "next_change_at", "open_reports")
 # What Last-Modified says before anything was ever stored.
 _BEGINNING = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -36,18 +39,24 @@ class CursorAhead(Exception):
 
 
 def data_version():
-    """(the last change number, the time of the latest change) of all station data.
+    """(the last change number, the time of the latest change) of the data the API shows.
 
-    One statement, so both come from one snapshot; each is an index lookup.
+    The time counts rider reports too (their count is in every station's JSON). One statement,
+    so everything comes from one snapshot; each part is an index lookup.
     """
-    latest = (
-        sa.select(sa.func.max(Station.change_seq)).scalar_subquery(),
-        sa.select(sa.func.max(StationTombstone.change_seq)).scalar_subquery(),
-        sa.select(sa.func.max(Station.updated_at)).scalar_subquery(),
-        sa.select(sa.func.max(StationTombstone.deleted_at)).scalar_subquery(),
-    )
-    seq, gone_seq, updated, deleted = db.session.execute(sa.select(*latest)).one()
-    changed = [moment for moment in (updated, deleted) if moment is not None]
+    latest = [
+        sa.select(sa.func.max(column)).scalar_subquery()
+        for column in (
+            Station.change_seq,
+            StationTombstone.change_seq,
+            Station.updated_at,
+            StationTombstone.deleted_at,
+            Report.created_at,
+            Report.resolved_at,
+        )
+    ]
+    seq, gone_seq, *moments = db.session.execute(sa.select(*latest)).one()
+    changed = [moment for moment in moments if moment is not None]
     return max(seq or 0, gone_seq or 0), max(changed, default=_BEGINNING)
 
 

@@ -1,12 +1,14 @@
-"""Command-line tasks: schema, sample data, imports."""
+"""Command-line tasks: schema, sample data, imports, accounts."""
 
 import os
+import sys
 
 import click
 from flask_migrate import upgrade
 
-from . import importer
+from . import accounts, importer
 from .db import db
+from .models import ROLES
 
 SAMPLE_FILE = os.path.join(os.path.dirname(__file__), "data", "sample_stations.csv")
 
@@ -44,11 +46,42 @@ def _import_or_exit(path, *, crs, is_sample):
         raise click.ClickException(f"{problems} problem(s); nothing was imported.") from None
 
 
+@click.command("create-user")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option(
+    "--station",
+    "stations",
+    multiple=True,
+    metavar="EXTERNAL_ID",
+    help="A station this manager runs (repeat for several).",
+)
+def create_user_command(email, role, stations):
+    """Create an account; the password is read from standard input."""
+    password = _read_password()
+    try:
+        found = accounts.stations_by_external_id(stations)
+        user = accounts.create_user(email, role=role, password=password, stations=found)
+        db.session.commit()
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    assigned = ", ".join(s.external_id for s in user.stations) or "no stations"
+    click.echo(f"Created {user.role} {user.email} ({assigned}).")
+
+
+def _read_password():
+    """The password: asked twice, unseen, on a terminal; else the first line of stdin."""
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def _counts_text(counts):
     return ", ".join(f"{n} {what}" for what, n in counts.items())
 
 
 def init_app(app):
     """Register the commands."""
-    for command in (init_db_command, load_sample_command, import_stations_command):
+    commands = (init_db_command, load_sample_command, import_stations_command, create_user_command)
+    for command in commands:
         app.cli.add_command(command)

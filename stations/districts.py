@@ -46,3 +46,29 @@ def district_at(*, lat, lng):
     ).coords
     _, _, distance_m = _GEOD.inv(from_lng, from_lat, to_lng, to_lat)
     return names[index] if distance_m <= NEAR_M else None
+
+
+# A central spot of each district (WGS-84), for riders who set their position by district.
+CENTRES = {
+    "440303": (22.5480, 114.1310),
+    "440304": (22.5410, 114.0560),
+    "440305": (22.5330, 113.9300),
+    "440306": (22.5550, 113.8830),
+    "440307": (22.7210, 114.2470),
+    "440308": (22.5570, 114.2370),
+    "440309": (22.6570, 114.0300),
+    "440310": (22.6920, 114.3460),
+    "440311": (22.7480, 113.9360),
+}
+
+
+@cache
+def district_centres():
+    """Each district as {"code", "name", "name_en", "lat", "lng"}, in the file's order."""
+    with open(DISTRICTS_PATH, encoding="utf-8") as file:
+        features = json.load(file)["features"]
+    centres = []
+    for feature in features:
+        lat, lng = CENTRES[feature["properties"]["code"]]
+        centres.append({**feature["properties"], "lat": lat, "lng": lng})
+    return centres

@@ -2,6 +2,7 @@
 (no scripts, fonts or styles from anywhere else), its reference built from the OpenAPI document."""
 
 from flask import Blueprint, current_app, render_template, request
+from limits import parse
 
 from . import datum
 from .feed import LICENSE
@@ -35,7 +36,7 @@ def guide():
         lang=lang,
         spec=openapi_document(),
         base_url=request.host_url.rstrip("/"),
-        anonymous_per_minute=current_app.config["RATELIMIT_ANONYMOUS_PER_MINUTE"],
+        ip_limit=parse(current_app.config["API_LIMIT_PER_IP"]),
         key_per_minute=DEFAULT_PER_MINUTE,
         coords=coordinate_example(),
         license=LICENSE,

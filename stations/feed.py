@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import datum
 from .api import station_feature, station_json
-from .changes import CursorAhead, changes_since, data_version, parse_since
+from .changes import LIVE_FIELDS, CursorAhead, changes_since, data_version, parse_since
 from .db import db
 from .hours import local_now
 from .models import AMENITIES, Station
@@ -36,12 +36,20 @@ CSV_COLUMNS = (
     "phone",
     "opening_hours",
     "status",
+    "closed_reason",
+    "closed_until",
     *AMENITIES,
     "verified_at",
     "updated_at",
     "is_sample",
 )
 _AMENITY_WORDS = {True: "yes", False: "no", None: ""}
+
+
+def station_record(row, *, coord):
+    """A station's stored fields, as the API shows them, without the live ones."""
+    item = station_json(row, coord=coord, now=local_now(), open_reports=0)
+    return {name: value for name, value in item.items() if name not in LIVE_FIELDS}
 
 
 @bp.get("/stations/changes")
@@ -69,16 +77,15 @@ def changes():
             "This cursor is ahead of the feed: the data was restored or replaced since. "
             "Drop your copy and replay the feed from the start (no since).",
         )
-    now = local_now()
-    items = [_change_json(change, coord=coord, now=now) for change in found]
+    items = [_change_json(change, coord=coord) for change in found]
     response = jsonify(changes=items, next_cursor=str(next_cursor), has_more=has_more, coord=coord)
     response.headers["Cache-Control"] = "no-cache"
     return response
 
 
-def _change_json(change, *, coord, now):
+def _change_json(change, *, coord):
     if change.station is not None:
-        station = station_json(change.station, coord=coord, now=now)
+        station = station_record(change.station, coord=coord)
         return {"seq": change.seq, "op": "upsert", "id": change.station_id, "station": station}
     tombstone = change.tombstone
     return {
@@ -98,7 +105,7 @@ def export():
     fmt = args.choice("format", ("geojson", "csv"), default="geojson")
     args.check()
     last_seq, changed_at = data_version()
-    # No time-dependent fields (open_now) here, so the data version alone identifies the body.
+    # No live fields here, so the data version alone identifies the body.
     etag = f"export-{fmt}-{last_seq}"
     if not_modified(etag=etag, last_modified=changed_at):
         response = Response(status=304)
@@ -114,12 +121,7 @@ def _all_stations():
 
 
 def _geojson_export():
-    now = local_now()
-    features = []
-    for row in _all_stations():
-        feature = station_feature(station_json(row, coord="wgs84", now=now))
-        del feature["properties"]["open_now"]
-        features.append(feature)
+    features = [station_feature(station_record(row, coord="wgs84")) for row in _all_stations()]
     body = {"type": "FeatureCollection", "license": LICENSE, "count": len(features)}
     response = jsonify(body | {"features": features})
     response.content_type = "application/geo+json"
@@ -135,7 +137,7 @@ def _csv_export():
         values = {column: getattr(row, column) for column in CSV_COLUMNS}
         for name in AMENITIES:
             values[name] = _AMENITY_WORDS[values[name]]
-        for name in ("verified_at", "updated_at"):
+        for name in ("closed_until", "verified_at", "updated_at"):
             values[name] = values[name].isoformat().replace("+00:00", "Z") if values[name] else ""
         values["is_sample"] = "yes" if row.is_sample else "no"
         writer.writerow([values[column] for column in CSV_COLUMNS])

@@ -5,7 +5,7 @@ Distances are geodesic metres on the WGS-84 ellipsoid on both backends.
 """
 
 from functools import lru_cache
-from math import cos, radians, sqrt
+from math import cos, radians
 
 import numpy as np
 import sqlalchemy as sa
@@ -38,12 +38,12 @@ _METRES_PER_DEGREE_LNG_EQUATOR = 111_320.0
 
 
 def distances_m(*, lat, lng, lats, lngs):
-    """Geodesic distances in metres from one point to many."""
-    lats = np.asarray(lats, dtype=float)
-    if lats.size == 0:
-        return np.empty(0)
+    """Geodesic distances in metres from one point to many, as a list."""
+    if not len(lats):
+        return []
+    lats, lngs = np.asarray(lats, dtype=float), np.asarray(lngs, dtype=float)
     _, _, dist = _GEOD.inv(np.full(lats.shape, lng), np.full(lats.shape, lat), lngs, lats)
-    return dist
+    return dist.tolist()
 
 
 def bbox_around(*, lat, lng, radius_m):
@@ -61,7 +61,7 @@ def bbox_around(*, lat, lng, radius_m):
     )
 
 
-def _station_filters(kinds, amenities, open_only):
+def _station_filters(kinds, amenities, open_only, open_24_7):
     """SQL conditions for the filters the database can judge by itself."""
     conditions = []
     if kinds:
@@ -70,6 +70,8 @@ def _station_filters(kinds, amenities, open_only):
         conditions.append(_STATION.c[amenity].is_(True))
     if open_only:
         conditions += [_STATION.c.status == "open", _STATION.c.opening_hours.is_not(None)]
+    if open_24_7:
+        conditions += [_STATION.c.status == "open", _STATION.c.opening_hours == "24/7"]
     return conditions
 
 
@@ -80,19 +82,42 @@ def _is_open(row, open_now_at):
     return is_open_at(hours=row.opening_hours, status=row.status, at=open_now_at) is True
 
 
-def nearest_stations(*, lat, lng, limit, radius_m=None, kinds=(), amenities=(), open_now_at=None):
+def nearest_stations(
+    *, lat, lng, limit, radius_m=None, kinds=(), amenities=(), open_now_at=None, open_24_7=False
+):
     """The `limit` nearest matching stations as (row, distance_m), nearest first.
 
     `open_now_at` (a datetime) keeps only stations open at that instant; None keeps all.
+    `open_24_7` keeps only open stations whose hours are exactly "24/7".
     """
-    search = (lat, lng, limit, radius_m, tuple(kinds), tuple(amenities), open_now_at)
+    filters = (tuple(kinds), tuple(amenities), open_now_at is not None, open_24_7)
+    search = (lat, lng, limit, radius_m, filters, open_now_at)
     if db.session.get_bind().dialect.name == "postgresql":
         return _nearest_postgis(*search)
     return _nearest_sqlite(*search)
 
 
+def _walk(fetch, limit, open_now_at):
+    """The `limit` nearest open-enough stations from batches of candidates in rough order.
+
+    `fetch(skip, batch)` gives (row, exact distance_m) pairs ordered by a cheap distance; a few
+    spare rows absorb the small differences between that order and the exact one.
+    """
+    wanted, skip = limit + _SPARE_ROWS, 0
+    batch = wanted if open_now_at is None else wanted * 4
+    found = []
+    while True:
+        pairs = fetch(skip, batch)
+        found += [(row, distance) for row, distance in pairs if _is_open(row, open_now_at)]
+        if len(pairs) < batch or len(found) >= wanted:
+            break
+        skip, batch = skip + batch, batch * 2
+    found.sort(key=lambda pair: pair[1])
+    return found[:wanted]
+
+
 @lru_cache(maxsize=512)
-def _postgis_query(kinds, amenities, open_only, within_radius):
+def _postgis_query(filters, within_radius):
     """KNN through the GiST index (`<->`), with the spheroid distance; built once per filter set."""
     point = sa.func.ST_SetSRID(
         sa.func.ST_MakePoint(
@@ -101,88 +126,75 @@ def _postgis_query(kinds, amenities, open_only, within_radius):
         4326,
     ).cast(Geography)
     query = sa.select(_STATION, sa.func.ST_Distance(_POSITION, point).label("distance_m"))
-    query = query.where(*_station_filters(kinds, amenities, open_only))
+    query = query.where(*_station_filters(*filters))
     if within_radius:
         query = query.where(sa.func.ST_DWithin(_POSITION, point, sa.bindparam("radius_m")))
     query = query.order_by(_POSITION.op("<->")(point))
     return query.limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
 
 
-def _nearest_postgis(lat, lng, limit, radius_m, kinds, amenities, open_now_at):
+def _nearest_postgis(lat, lng, limit, radius_m, filters, open_now_at):
     """Candidates in `<->` (sphere) order, re-ranked by the spheroid distance."""
-    query = _postgis_query(kinds, amenities, open_now_at is not None, radius_m is not None)
-    params = {"lat": lat, "lng": lng, "radius_m": radius_m, "skip": 0}
+    query = _postgis_query(filters, radius_m is not None)
     connection = db.session.connection()
-    # Spare rows absorb the small sphere/spheroid differences of the `<->` order.
-    wanted = limit + _SPARE_ROWS
-    params["batch"] = wanted if open_now_at is None else wanted * 4
-    found = []
-    while True:
-        rows = connection.execute(query, params).all()
-        found += [(row, row.distance_m) for row in rows if _is_open(row, open_now_at)]
-        if len(rows) < params["batch"] or len(found) >= wanted:
-            break
-        params["skip"] += params["batch"]
-        params["batch"] *= 2
-    found.sort(key=lambda pair: pair[1])
-    return found[:limit]
+    params = {"lat": lat, "lng": lng, "radius_m": radius_m}
+
+    def fetch(skip, batch):
+        rows = connection.execute(query, params | {"skip": skip, "batch": batch}).all()
+        return [(row, row.distance_m) for row in rows]
+
+    return _walk(fetch, limit, open_now_at)[:limit]
 
 
 @lru_cache(maxsize=512)
-def _sqlite_candidates_query(kinds, amenities, open_only):
-    """Matching stations' ids and positions inside a box, from the R*Tree; built once."""
-    columns = [_STATION.c[name] for name in ("id", "lat", "lng", "opening_hours", "status")]
+def _sqlite_query(filters):
+    """Matching stations inside a box (R*Tree), in equirectangular distance order; built once."""
+    rough = (_STATION.c.lat - sa.bindparam("lat")) * (_STATION.c.lat - sa.bindparam("lat"))
+    rough += (
+        (_STATION.c.lng - sa.bindparam("lng"))
+        * (_STATION.c.lng - sa.bindparam("lng"))
+        * sa.bindparam("lng_scale")
+    )
     return (
-        sa.select(*columns)
+        sa.select(_STATION)
         .join(_RTREE, _RTREE.c.id == _STATION.c.id)
         .where(
             _RTREE.c.max_lng >= sa.bindparam("min_lng"),
             _RTREE.c.min_lng <= sa.bindparam("max_lng"),
             _RTREE.c.max_lat >= sa.bindparam("min_lat"),
             _RTREE.c.min_lat <= sa.bindparam("max_lat"),
-            *_station_filters(kinds, amenities, open_only),
+            *_station_filters(*filters),
         )
+        .order_by(rough)
+        .limit(sa.bindparam("batch"))
+        .offset(sa.bindparam("skip"))
     )
 
 
-_ROWS_BY_ID = sa.select(_STATION).where(_STATION.c.id.in_(sa.bindparam("ids", expanding=True)))
-
-
-def _nearest_sqlite(lat, lng, limit, radius_m, kinds, amenities, open_now_at):
+def _nearest_sqlite(lat, lng, limit, radius_m, filters, open_now_at):
     """Candidates from the R*Tree in a box that grows until it surely holds the nearest."""
-    query = _sqlite_candidates_query(kinds, amenities, open_now_at is not None)
+    query = _sqlite_query(filters)
     connection = db.session.connection()
+    params = {"lat": lat, "lng": lng, "lng_scale": cos(radians(lat)) ** 2}
+
+    def fetch(skip, batch):
+        rows = connection.execute(query, params | {"skip": skip, "batch": batch}).all()
+        dists = distances_m(
+            lat=lat, lng=lng, lats=[r.lat for r in rows], lngs=[r.lng for r in rows]
+        )
+        return list(zip(rows, dists, strict=True))
+
     search_m = min(_FIRST_RADIUS_M, radius_m or _FIRST_RADIUS_M)
     while True:
         box = bbox_around(lat=lat, lng=lng, radius_m=search_m)
-        candidates = connection.execute(query, dict(zip(_BOX_NAMES, box, strict=True))).all()
-        dists = distances_m(
-            lat=lat, lng=lng, lats=[c.lat for c in candidates], lngs=[c.lng for c in candidates]
-        )
-        nearest = []
-        for index in np.argsort(dists, kind="stable"):
-            if _is_open(candidates[index], open_now_at):
-                nearest.append((candidates[index].id, float(dists[index])))
-                if len(nearest) == limit:
-                    break
-        # Every station within search_m lies in the box, so those are certain; beyond it, a
-        # station outside the box could be nearer.
-        if len(nearest) == limit and nearest[-1][1] <= search_m:
-            break
-        if search_m == radius_m or box == _WHOLE_EARTH:
-            nearest = [pair for pair in nearest if pair[1] <= search_m]
-            break
-        if len(nearest) == limit:
-            search_m = nearest[-1][1]  # a box this size surely holds the `limit` nearest
-        else:
-            search_m *= max(2.0, 1.5 * sqrt(limit / max(len(nearest), 1)))
+        params |= dict(zip(_BOX_NAMES, box, strict=True))
+        # Every station within search_m lies in the box; beyond it, one outside could be nearer.
+        found = [pair for pair in _walk(fetch, limit, open_now_at) if pair[1] <= search_m]
+        if len(found) >= limit or search_m == radius_m or box == _WHOLE_EARTH:
+            return found[:limit]
+        search_m *= 4
         if radius_m is not None:
             search_m = min(search_m, radius_m)
-    if not nearest:
-        return []
-    rows = connection.execute(_ROWS_BY_ID, {"ids": [i for i, _ in nearest]}).all()
-    by_id = {row.id: row for row in rows}
-    return [(by_id[station_id], distance) for station_id, distance in nearest]
 
 
 def stations_in_bbox(*, bbox, page, per_page):

@@ -38,6 +38,13 @@ def is_open_at(*, hours, status, at):
     return state == opening_hours.State.OPEN
 
 
+def next_change_at(*, hours, status, at):
+    """When an open station next opens or closes (Shenzhen time), or None if never or unknown."""
+    if status != "open" or is_open_at(hours=hours, status=status, at=at) is None:
+        return None
+    return parse_hours(hours).next_change(at.astimezone(SHENZHEN_TZ))
+
+
 def open_state_since(*, hours, status, at):
     """When is_open_at() last changed its answer before `at` (at most 8 days back).
 

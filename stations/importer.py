@@ -1,9 +1,11 @@
 """Import stations from CSV, XLSX or GeoJSON: every record is checked, then all or none is written.
 
 Records are upserted by external_id; a station whose fields all match the file is not touched.
+A dry run does the same checks and works out the same plan, and writes nothing.
 """
 
 import csv
+import hashlib
 import json
 import os
 import zipfile
@@ -13,7 +15,9 @@ from math import isfinite
 import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
+from .audit import apply_changes, record_created, to_json
 from .datum import DATUMS, to_wgs84
 from .db import db
 from .districts import district_at
@@ -24,7 +28,17 @@ REQUIRED = ("external_id", "kind", "name", "lat", "lng")
 TEXT_COLUMNS = ("external_id", "kind", "name", "address", "phone", "opening_hours", "status")
 COLUMNS = (*TEXT_COLUMNS, "lat", "lng", *AMENITIES)
 # Fields of our own API's GeoJSON that the importer works out itself, so a re-import may skip them.
-DERIVED_PROPERTIES = ("id", "district", "open_now", "verified_at", "updated_at", "is_sample")
+DERIVED_PROPERTIES = (
+    "id",
+    "district",
+    "open_now",
+    "verified_at",
+    "updated_at",
+    "is_sample",
+    "closed_reason",
+    "closed_until",
+    "open_reports",
+)
 AMENITY_WORDS = {
     **dict.fromkeys(("yes", "true", "1", "y", "是", "有"), True),
     **dict.fromkeys(("no", "false", "0", "n", "否", "无"), False),
@@ -35,19 +49,43 @@ _ID_BATCH = 500  # external_ids per IN (...) query, well under every backend's p
 
 
 class ImportFailed(Exception):
-    """Nothing was imported; `errors` lists every problem found, one line of text each."""
+    """Nothing was imported; `errors` lists every problem found, one line of text each.
 
-    def __init__(self, errors):
+    After a dry run, `plan` is what the good records alone would have done.
+    """
+
+    def __init__(self, errors, plan=None):
         super().__init__(f"{len(errors)} problem(s); nothing was imported")
         self.errors = list(errors)
+        self.plan = plan
 
 
-def import_stations(path, *, crs="wgs84", is_sample=False):
-    """Create or update the file's stations in one transaction; counts created/updated/unchanged."""
+class ImportPlan(dict):
+    """Counts by outcome ({"created": n, "updated": n, "unchanged": n}) and the changes behind them:
+    `new_stations` (field dicts) and `changed_stations` ((station, {field: (before, after)}))."""
+
+    def __init__(self):
+        super().__init__(created=0, updated=0, unchanged=0)
+        self.new_stations = []
+        self.changed_stations = []
+
+    def digest(self):
+        """A fingerprint of every change: does a commit do what the preview showed?"""
+        new = [sorted(fields.items()) for fields in self.new_stations]
+        changed = [(s.external_id, sorted(diff.items())) for s, diff in self.changed_stations]
+        return hashlib.sha256(to_json([new, changed]).encode()).hexdigest()
+
+
+def import_stations(path, *, crs="wgs84", is_sample=False, dry_run=False, user=None):
+    """Create or update the file's stations in one transaction; the ImportPlan it carried out.
+
+    With dry_run, nothing is written and the plan tells what would be. Changes are audited as
+    source "import", by `user` when an admin uploaded the file.
+    """
     if crs not in DATUMS:
         raise ValueError(f"crs must be one of {', '.join(DATUMS)}")
     label, errors, records = _read(path)
-    rows, first_seen = [], {}
+    rows, good_rows, first_seen = [], [], {}
     for number, values, problems in records:
         fields, value_problems = _check(values, crs=crs)
         problems += value_problems
@@ -58,9 +96,14 @@ def import_stations(path, *, crs="wgs84", is_sample=False):
                 problems.append(f"external_id '{external_id}' is already used in {label} {first}")
         errors += [f"{label} {number}: {problem}" for problem in problems]
         rows.append(fields | {"is_sample": is_sample})
+        if not problems:
+            good_rows.append(rows[-1])
     if errors:
-        raise ImportFailed(errors)
-    return _write(rows)
+        raise ImportFailed(errors, plan=_plan(good_rows) if dry_run else None)
+    plan = _plan(rows)
+    if not dry_run:
+        _write(plan, user=user)
+    return plan
 
 
 def _read(path):
@@ -171,6 +214,8 @@ def _check(values, *, crs):
     if fields["kind"] and fields["kind"] not in KINDS:
         problems.append(f"kind '{fields['kind']}' is not one of {', '.join(KINDS)}")
     fields["status"] = fields["status"] or "open"
+    if fields["status"] != "temporarily_closed":
+        fields["closed_reason"] = fields["closed_until"] = None
     if fields["status"] not in STATUSES:
         problems.append(f"status '{fields['status']}' is not one of {', '.join(STATUSES)}")
     if fields["opening_hours"]:
@@ -222,30 +267,48 @@ def _text(value):
     return str(value).strip()
 
 
-def _write(rows):
-    """Create new stations and update changed ones, in one transaction; counts by outcome."""
-    counts = {"created": 0, "updated": 0, "unchanged": 0}
+def _plan(rows):
+    """What importing these rows would do: new stations, and each changed field of the others."""
+    plan = ImportPlan()
+    ids = [fields["external_id"] for fields in rows]
+    existing = {}
+    for start in range(0, len(ids), _ID_BATCH):
+        batch = ids[start : start + _ID_BATCH]
+        found = db.session.scalars(select(Station).where(Station.external_id.in_(batch)))
+        existing.update((station.external_id, station) for station in found)
+    for fields in rows:
+        station = existing.get(fields["external_id"])
+        if station is None:
+            plan.new_stations.append(fields)
+            plan["created"] += 1
+            continue
+        diff = {
+            key: (getattr(station, key), value)
+            for key, value in fields.items()
+            if getattr(station, key) != value
+        }
+        if diff:
+            plan.changed_stations.append((station, diff))
+        plan["updated" if diff else "unchanged"] += 1
+    return plan
+
+
+def _write(plan, *, user):
+    """Carry out a plan in one transaction, every change audited."""
     try:
-        ids = [fields["external_id"] for fields in rows]
-        existing = {}
-        for start in range(0, len(ids), _ID_BATCH):
-            batch = ids[start : start + _ID_BATCH]
-            found = db.session.scalars(select(Station).where(Station.external_id.in_(batch)))
-            existing.update((station.external_id, station) for station in found)
-        for fields in rows:
-            station = existing.get(fields["external_id"])
-            if station is None:
-                db.session.add(Station(**fields))
-                counts["created"] += 1
-                continue
-            changed = {
-                key: value for key, value in fields.items() if getattr(station, key) != value
-            }
-            for key, value in changed.items():
-                setattr(station, key, value)  # only real changes, so updated_at moves only then
-            counts["updated" if changed else "unchanged"] += 1
+        new = [Station(**fields) for fields in plan.new_stations]
+        db.session.add_all(new)
+        for station, diff in plan.changed_stations:
+            # Only real changes, so updated_at moves only then.
+            changes = {key: after for key, (_before, after) in diff.items()}
+            apply_changes(station, changes, user=user, source="import")
+        db.session.flush()
+        for station in new:
+            record_created(station, user=user, source="import")
         db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise ImportFailed(["a station changed while importing; nothing was imported"]) from None
     except Exception:
         db.session.rollback()
         raise
-    return counts

@@ -184,6 +184,7 @@ def _flush_at_exit(app):
 
 def init_app(app):
     """Keep a usage counter for the app and register the key commands."""
+    app.config.setdefault("API_KEY_USAGE_FLUSH_S", 10)
     app.extensions["stations.key_usage"] = _Usage()
     atexit.register(_flush_at_exit, app)
     for command in (create_api_key_command, revoke_api_key_command, list_api_keys_command):

@@ -1,25 +1,41 @@
-"""Who is calling the API, and fair limits: a per-minute limit per API key, one per anonymous IP.
+"""Rate limits (Flask-Limiter): in memory on one machine, in Redis (REDIS_URL) across several.
 
-Flask-Limiter counts in memory (one process) or in Redis when REDIS_URL is set, so that several
-app servers share one count. If Redis stops answering, each process counts in its own memory
-until Redis is back, and Flask-Limiter's log says so: the API keeps answering either way.
+The API (/api/v…) counts per caller: a valid API key gets its own per-minute limit, anyone else
+their IP address's (API_LIMIT_PER_IP); unknown or revoked keys are refused with 401. Logins and
+rider reports have limits of their own (auth.py, api.py). If Redis stops answering, each process
+counts in its own memory until Redis is back, and Flask-Limiter's log says so: the app keeps
+answering either way.
 """
 
+import os
 import time
 from dataclasses import dataclass
 from math import ceil
 
 from flask import current_app, request
 from flask_limiter import Limit, Limiter
+from flask_limiter.util import get_remote_address
 
-from . import keys
+from . import env_flag, keys
 from .problems import problem
 
+DEFAULTS = {
+    "API_LIMIT_PER_IP": "120 per minute",
+    "LOGIN_LIMIT_PER_ACCOUNT": "5 per 15 minutes",
+    "LOGIN_LIMIT_PER_IP": "20 per 15 minutes",
+    "REPORT_LIMIT_PER_IP": "5 per hour",
+    "REPORT_LIMIT_PER_STATION": "30 per hour",
+}
 API_PATH = "/api/v"
-_CALLER = "stations.api_caller"
 UNLIMITED_ENDPOINTS = {"api.health"}
 # A dead Redis must cost a request little: Flask-Limiter then retries it with growing pauses.
 REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
+_CALLER = "stations.api_caller"
+
+
+def configured(name):
+    """A limit string taken from the app's config when the request comes (tests may change it)."""
+    return lambda: current_app.config[name]
 
 
 @dataclass(frozen=True)
@@ -64,26 +80,41 @@ def _is_api():
     return request.path.startswith(API_PATH) and request.method != "OPTIONS"
 
 
-def _rate_key():
+def _api_key_or_address():
     caller = current_caller()
-    return f"key:{caller.key_id}" if caller.key_id else f"ip:{request.remote_addr or 'unknown'}"
+    return f"key:{caller.key_id}" if caller.key_id else f"ip:{get_remote_address()}"
 
 
-def _per_minute():
-    return current_caller().per_minute or current_app.config["RATELIMIT_ANONYMOUS_PER_MINUTE"]
-
-
-def _limit_string():
-    return f"{_per_minute()} per minute"
+def _api_limit():
+    per_minute = current_caller().per_minute
+    return f"{per_minute} per minute" if per_minute else current_app.config["API_LIMIT_PER_IP"]
 
 
 def _breach_message():
     caller = current_caller()
     who = f"the API key {caller.prefix}…" if caller.key_id else "your IP address without a key"
     return (
-        f"Too many requests from {who}: the limit is {_per_minute()} a minute. "
+        f"Too many requests from {who}: the limit is {_api_limit()}. "
         "Try again after the number of seconds in Retry-After."
     )
+
+
+limiter = Limiter(
+    key_func=get_remote_address,
+    default_limits=[
+        Limit(
+            _api_limit,
+            key_function=_api_key_or_address,
+            scope="api",
+            shared=True,
+            exempt_when=lambda: not _is_api() or request.endpoint in UNLIMITED_ENDPOINTS,
+            error_message=_breach_message,
+        )
+    ],
+    headers_enabled=False,  # _add_headers() writes the RateLimit-* fields of the IETF draft
+    in_memory_fallback_enabled=True,
+    swallow_errors=True,
+)
 
 
 def _refuse_bad_keys():
@@ -100,8 +131,7 @@ def _add_headers(response):
     caller = request.environ.get(_CALLER)
     if caller is not None and caller.key_id:
         keys.record_use(caller.key_id)
-    limiter = current_app.extensions.get("stations.limiter")
-    current = limiter.current_limit if limiter else None
+    current = limiter.current_limit if limiter.enabled else None
     if current is None:
         return response
     try:
@@ -119,30 +149,19 @@ def _add_headers(response):
 
 
 def init_app(app):
-    """Count API requests per key or IP (unless RATELIMIT_ENABLED is false), refuse bad keys."""
+    """Bind the limiter; RATELIMIT_ENABLED=false in the environment turns every limit off."""
     config = app.config
+    for name, value in DEFAULTS.items():
+        config.setdefault(name, os.environ.get(name, value))
+    config.setdefault("RATELIMIT_ENABLED", env_flag("RATELIMIT_ENABLED", default=True))
+    config.setdefault("REDIS_URL", os.environ.get("REDIS_URL", "").strip() or None)
     config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"] or "memory://")
     if config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
         config.setdefault("RATELIMIT_STORAGE_OPTIONS", REDIS_OPTIONS)
     config.setdefault("RATELIMIT_KEY_PREFIX", "stations")
-    # One Limiter per app: Flask-Limiter keeps its storage and switches on the instance.
-    limiter = Limiter(
-        key_func=_rate_key,
-        default_limits=[
-            Limit(
-                _limit_string,
-                scope="api",
-                shared=True,
-                exempt_when=lambda: not _is_api() or request.endpoint in UNLIMITED_ENDPOINTS,
-                error_message=_breach_message,
-            )
-        ],
-        headers_enabled=False,
-        in_memory_fallback_enabled=True,
-        swallow_errors=True,
-    )
+    # Flask-Limiter's own logger has only a NullHandler: its "storage unreachable" warning would
+    # be lost unless the deployment configured logging. The app's logger writes to stderr.
+    limiter.logger = app.logger
     limiter.init_app(app)
-    if limiter.enabled:
-        app.extensions["stations.limiter"] = limiter
     app.before_request(_refuse_bad_keys)
     app.after_request(_add_headers)

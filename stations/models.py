@@ -1,9 +1,11 @@
-"""The models: stations (positions stored in WGS-84), their change feed, and API keys."""
+"""The models: stations (positions in WGS-84, every change numbered), accounts, the audit
+trail, rider reports, API keys."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import UTCDateTime, db, utcnow
 
@@ -43,6 +45,8 @@ class Station(db.Model):
     phone: Mapped[str | None] = mapped_column(sa.String(50))
     opening_hours: Mapped[str | None] = mapped_column(sa.String(500))
     status: Mapped[str] = mapped_column(sa.String(20), default="open")
+    closed_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    closed_until: Mapped[date | None]
     drinking_water: Mapped[bool | None]
     food_heating: Mapped[bool | None]
     phone_charging: Mapped[bool | None]
@@ -62,6 +66,8 @@ class Station(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow, index=True
     )
+    # Bumped by every UPDATE, which also checks it: a write based on a stale read fails.
+    version: Mapped[int] = mapped_column(default=1)
     # Numbered by a database trigger on every insert and update (see migration 0003), never here.
     change_seq: Mapped[int | None] = mapped_column(
         sa.BigInteger,
@@ -69,6 +75,8 @@ class Station(db.Model):
         server_default=sa.FetchedValue(),
         server_onupdate=sa.FetchedValue(),
     )
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class StationTombstone(db.Model):
@@ -80,6 +88,116 @@ class StationTombstone(db.Model):
     external_id: Mapped[str] = mapped_column(sa.String(100))
     change_seq: Mapped[int] = mapped_column(sa.BigInteger, unique=True)
     deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+ROLES = ("admin", "manager")
+
+station_manager = sa.Table(
+    "station_manager",
+    db.metadata,
+    sa.Column("user_id", sa.ForeignKey("account.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("station_id", sa.ForeignKey("station.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(UserMixin, db.Model):
+    """A person who logs in: an admin (every station) or a manager (assigned stations only)."""
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(300))
+    role: Mapped[str] = mapped_column(sa.String(10))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    stations: Mapped[list[Station]] = relationship(
+        secondary=station_manager, order_by=Station.name, passive_deletes=True
+    )
+
+    @property
+    def is_active(self):
+        return self.active
+
+    @property
+    def is_admin(self):
+        return self.role == "admin"
+
+
+SOURCES = ("manager", "admin", "import", "report")
+
+
+class AuditEntry(db.Model):
+    """One field of one station changed: who, when, from where, before and after (JSON text).
+
+    Rows are only ever inserted. station_id is no foreign key, so a retired station keeps its trail.
+    """
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (sa.Index("ix_audit_entry_station", "station_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int]
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("account.id"))
+    source: Mapped[str] = mapped_column(sa.String(10))
+    field: Mapped[str] = mapped_column(sa.String(50))
+    before: Mapped[str | None] = mapped_column(sa.Text)
+    after: Mapped[str | None] = mapped_column(sa.Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(sa.String(45))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(200))
+    user: Mapped[User | None] = relationship()
+
+
+@sa.event.listens_for(AuditEntry, "before_update")
+@sa.event.listens_for(AuditEntry, "before_delete")
+def _audit_is_append_only(mapper, connection, target):
+    raise RuntimeError("audit entries are never updated or deleted")
+
+
+REPORT_REASONS = (
+    "closed",
+    "no_water",
+    "heating_broken",
+    "charging_broken",
+    "wrong_location",
+    "other",
+)
+
+
+class Report(db.Model):
+    """A rider's report of a problem at a station; open until a manager resolves it."""
+
+    __tablename__ = "report"
+    __table_args__ = (
+        sa.Index("ix_report_station_open", "station_id", "resolved_at"),
+        # For Last-Modified (changes.data_version): when reports last came or went.
+        sa.Index("ix_report_created_at", "created_at"),
+        sa.Index("ix_report_resolved_at", "resolved_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(sa.ForeignKey("station.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(sa.String(20))
+    text: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[int | None] = mapped_column(sa.ForeignKey("account.id"))
+    resolution: Mapped[str | None] = mapped_column(sa.String(10))
+
+
+class Upload(db.Model):
+    """An admin's import file between its dry-run preview and its commit (kept in the database,
+    so any app server can finish it)."""
+
+    __tablename__ = "upload"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("account.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(sa.String(200))
+    crs: Mapped[str] = mapped_column(sa.String(10))
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ApiKey(db.Model):

@@ -3,9 +3,11 @@
 from functools import cache
 
 from . import openapi_partner
+from .changes import LIVE_FIELDS
 from .datum import DATUMS
-from .models import AMENITIES, KINDS, STATUSES
+from .models import AMENITIES, KINDS, REPORT_REASONS, STATUSES
 from .params import BBOX_PATTERN
+from .reports import MAX_TEXT_LENGTH
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
@@ -53,7 +55,11 @@ _STATION = {
         "amenities",
         "opening_hours",
         "open_now",
+        "next_change_at",
         "status",
+        "closed_reason",
+        "closed_until",
+        "open_reports",
         "verified_at",
         "updated_at",
         "is_sample",
@@ -84,9 +90,38 @@ _STATION = {
             "description": "Open at the time of the request (Asia/Shanghai); null when the "
             "hours are unknown. A closed or temporarily closed station is never open.",
         },
+        "next_change_at": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "When the station next opens (if closed now) or closes (if open now), "
+            "in Asia/Shanghai time (+08:00); null for 24/7, unknown hours or a station that "
+            "is not in service.",
+        },
         "status": {"type": "string", "enum": list(STATUSES)},
-        "verified_at": {"type": ["string", "null"], "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
+        "closed_reason": {
+            "type": ["string", "null"],
+            "description": "Why a temporarily_closed station is closed, as its manager wrote it.",
+        },
+        "closed_until": {
+            "type": ["string", "null"],
+            "format": "date",
+            "description": "The last day a temporarily_closed station expects to be closed.",
+        },
+        "open_reports": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Rider reports of a problem here that no manager has resolved yet.",
+        },
+        "verified_at": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "When a manager last confirmed that everything here is right.",
+        },
+        "updated_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "The latest change to any field.",
+        },
         "is_sample": {
             "type": "boolean",
             "description": "true for generated sample data, which is not a real station.",
@@ -165,10 +200,66 @@ def _ok(description, schema, geojson_schema=None):
     return {"200": {"description": description, "content": content}, "400": _PROBLEM}
 
 
+def _report_operation():
+    reason = {"type": "string", "enum": list(REPORT_REASONS)}
+    text = {"type": ["string", "null"], "maxLength": MAX_TEXT_LENGTH}
+    request = {
+        "type": "object",
+        "required": ["reason"],
+        "additionalProperties": False,
+        "properties": {"reason": reason, "text": text},
+    }
+    created = {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "type": "object",
+                "required": ["id", "station_id", "reason", "text", "status"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "station_id": {"type": "integer"},
+                    "reason": reason,
+                    "text": text,
+                    "status": {"const": "open"},
+                },
+            }
+        },
+    }
+    return {
+        "summary": "Report a problem at a station",
+        "description": "No login. The station's managers see the report and resolve it; until "
+        "then it counts in the station's open_reports. Limited per IP address and per station "
+        "(429 when exceeded, with Retry-After).",
+        "operationId": "reportProblem",
+        "parameters": [
+            {
+                "name": "station_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": request}},
+        },
+        "responses": {
+            "201": {
+                "description": "The report is stored.",
+                "content": {"application/json": {"schema": created}},
+            },
+            "400": _PROBLEM,
+            "404": _PROBLEM,
+            "429": _PROBLEM,
+        },
+    }
+
+
 @cache
 def openapi_document():
     """The OpenAPI 3.1 document (built once)."""
-    return openapi_partner.extend(_base_document())
+    return openapi_partner.extend(_base_document(), live_fields=LIVE_FIELDS)
 
 
 def _base_document():
@@ -213,6 +304,11 @@ def _base_document():
                 "open_now",
                 "true keeps only stations open now (Asia/Shanghai); unknown "
                 "hours are excluded. false (the default) does not filter.",
+                {"type": "string", "enum": ["true", "false"], "default": "false"},
+            ),
+            _param(
+                "open_24_7",
+                'true keeps only stations in service whose hours are "24/7".',
                 {"type": "string", "enum": ["true", "false"], "default": "false"},
             ),
         ],
@@ -311,6 +407,7 @@ def _base_document():
             "/api/v1/stations/nearest": {"get": nearest},
             "/api/v1/stations/{station_id}": {"get": one},
             "/api/v1/stations": {"get": listing},
+            "/api/v1/stations/{station_id}/reports": {"post": _report_operation()},
             "/api/v1/health": {
                 "get": {
                     "summary": "Liveness probe",

@@ -127,13 +127,13 @@ CHANGE = {
         "op": {"enum": ["upsert", "delete"]},
         "id": {"type": "integer", "description": "The station id."},
         "station": {
-            "$ref": "#/components/schemas/Station",
-            "description": "op upsert: the station as it is now (open_now: at response time).",
+            "$ref": "#/components/schemas/StationRecord",
+            "description": "op upsert: the station as it is now.",
         },
         "external_id": {"type": "string", "description": "op delete: its external id."},
         "reason": {
-            "enum": ["deleted", "retired"],
-            "description": "op delete: why it left the set.",
+            "enum": ["deleted"],
+            "description": "op delete: deleted (which is also how a station is retired).",
         },
         "deleted_at": {"type": "string", "format": "date-time"},
     },
@@ -205,7 +205,8 @@ EXPORT = {
     "summary": "Every station, as GeoJSON or CSV (open data, CC BY 4.0)",
     "description": "The data licence is in the Link header (rel=license), in X-Data-License "
     "and, for GeoJSON, in the license member. Stations marked is_sample are generated sample "
-    "data. No open_now: it depends on the time of the request.",
+    "data. The stored fields only (StationRecord): no open_now, next_change_at or "
+    "open_reports.",
     "operationId": "exportStations",
     "parameters": [
         {
@@ -286,10 +287,23 @@ POLICY = (
 )
 
 
-def extend(document):
+def station_record(station, live_fields):
+    """The Station schema without the fields worked out at each request."""
+    record = deepcopy(station)
+    record["description"] = "A station's stored fields: " + ", ".join(live_fields) + " are live."
+    record["required"] = [name for name in record["required"] if name not in live_fields]
+    for name in live_fields:
+        del record["properties"][name]
+    return record
+
+
+def extend(document, *, live_fields):
     """Add security, limits, validators, the feed, the export and the guide to the document."""
     components = document["components"]
     components["schemas"]["Change"] = deepcopy(CHANGE)
+    components["schemas"]["StationRecord"] = station_record(
+        components["schemas"]["Station"], live_fields
+    )
     components["responses"] |= deepcopy(RESPONSES)
     components["headers"] = deepcopy(HEADERS)
     components["securitySchemes"] = deepcopy(SECURITY_SCHEMES)
@@ -299,14 +313,15 @@ def extend(document):
     paths["/api/v1/stations/changes"] = {"get": deepcopy(CHANGES)}
     paths["/api/v1/stations/export"] = {"get": deepcopy(EXPORT)}
     for item in paths.values():
-        _extend_operation(item["get"])
+        for operation in item.values():
+            _extend_operation(operation)
     paths["/api/docs"] = {"get": deepcopy(DOCS)}
     return document
 
 
 def _extend_operation(operation):
     responses = operation["responses"]
-    ok = responses["200"]
+    ok = responses.get("200") or responses["201"]
     ok["headers"] = _headers("Cache-Control", "Deprecation", "Sunset", "Link") | ok.get(
         "headers", {}
     )

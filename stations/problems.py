@@ -17,11 +17,12 @@ class BadRequest(Exception):
         self.detail = detail or "; ".join(f"{name}: {why}" for name, why in errors.items())
 
 
-def problem(status, title, detail, errors=None):
-    """A problem+json response."""
+def problem(status, title, detail, errors=None, **extra):
+    """A problem+json response; `extra` members are added as they are."""
     body = {"type": PROBLEM_TYPE, "title": title, "status": status, "detail": detail}
     if errors:
         body["errors"] = [{"name": name, "reason": why} for name, why in errors.items()]
+    body |= extra
     response = jsonify(body)
     response.status_code = status
     response.mimetype = "application/problem+json"

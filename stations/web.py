@@ -1,13 +1,12 @@
-"""How the API behaves over HTTP: validators and lifetimes for caches, compression, CORS,
-deprecation notices, and the client address behind proxies."""
+"""How the API behaves over HTTP: validators and lifetimes for caches, what is compressed,
+CORS, and deprecation notices."""
 
+import os
 from datetime import UTC, datetime
 
 from flask import current_app, request
-from flask_compress import Compress
 from flask_cors import CORS
 from werkzeug.http import http_date
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Data that may change at any moment: caches keep it but ask us (cheaply, with a 304) each time.
 REVALIDATE = "public, no-cache"
@@ -24,7 +23,14 @@ EXPOSED_HEADERS = [
     "Link",
     "Content-Disposition",
 ]
-REQUEST_HEADERS = ["X-API-Key", "Authorization", "If-None-Match", "If-Modified-Since", "Accept"]
+REQUEST_HEADERS = [
+    "X-API-Key",
+    "Authorization",
+    "If-None-Match",
+    "If-Modified-Since",
+    "Accept",
+    "Content-Type",
+]
 COMPRESSED_TYPES = [
     "application/json",
     "application/geo+json",
@@ -32,6 +38,11 @@ COMPRESSED_TYPES = [
     "text/csv",
     "text/html",
     "text/css",
+    "text/plain",
+    "text/javascript",
+    "application/javascript",
+    "application/manifest+json",
+    "image/svg+xml",
 ]
 
 
@@ -72,35 +83,31 @@ def _deprecation_headers(response):
     return response
 
 
-def _no_store_errors(response):
-    """Errors are answers to one request, not something to keep."""
-    if response.status_code >= 400 and request.path.startswith("/api/"):
+def _no_store_answers(response):
+    """Errors, and answers to writes, belong to one request: not something to keep."""
+    if request.path.startswith("/api/") and (
+        response.status_code >= 400 or request.method not in ("GET", "HEAD", "OPTIONS")
+    ):
         response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def init_app(app):
-    """Compression, CORS on /api/, deprecation headers, and X-Forwarded-For when behind proxies."""
+    """CORS on /api/ (CORS_ORIGINS), deprecation headers, no-store answers; what to compress."""
     config = app.config
-    config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip"])
-    config.setdefault("COMPRESS_MIMETYPES", COMPRESSED_TYPES)
-    config.setdefault("COMPRESS_EVALUATE_CONDITIONAL_REQUEST", False)  # cacheable() does it
-    # Flask runs after_request functions last-registered first: compression must come last.
-    Compress().init_app(app)
+    config.setdefault("CORS_ORIGINS", os.environ.get("CORS_ORIGINS", "*"))
+    config.setdefault("COMPRESS_MIMETYPES", COMPRESSED_TYPES)  # read by compress.init_app later
     config.setdefault("API_DEPRECATIONS", {})
     app.after_request(_deprecation_headers)
-    app.after_request(_no_store_errors)
+    app.after_request(_no_store_answers)
     origins = [origin.strip() for origin in config["CORS_ORIGINS"].split(",") if origin.strip()]
     CORS(
         app,
         resources={r"/api/*": {}},
         origins="*" if origins in ([], ["*"]) else origins,
         send_wildcard=True,  # "*" itself for any origin, so caches need not vary by Origin
-        methods=["GET", "HEAD", "OPTIONS"],
+        methods=["GET", "HEAD", "POST", "OPTIONS"],
         allow_headers=REQUEST_HEADERS,
         expose_headers=EXPOSED_HEADERS,
         max_age=86400,
     )
-    if config["PROXY_COUNT"]:
-        count = config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)

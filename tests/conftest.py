@@ -1,15 +1,22 @@
 """Fixtures: every database test runs on SQLite and PostGIS, each in a rolled-back transaction."""
 
 import os
+import threading
 
 import pytest
 import sqlalchemy as sa
+from flask import g
 from flask_migrate import upgrade
+from support import ROLES, browser, make_world
+from werkzeug.serving import make_server
 
 from stations import create_app
 from stations.db import db
+from stations.limits import limiter
 
 BACKENDS = ("sqlite", "postgis")
+# API limits stay on (in memory), but high enough for any test that is not about them.
+UNLIMITED_API = {"RATELIMIT_STORAGE_URI": "memory://", "API_LIMIT_PER_IP": "1000000 per minute"}
 DEFAULT_POSTGIS_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/stations_test"
 
 
@@ -51,9 +58,17 @@ def _database(backend, tmp_path_factory, suffix, with_sample):
         url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / f"test{suffix}.sqlite")
     else:
         url = _postgis_url(suffix)
-    # Limits stay on (memory), high enough for any test that is not about them.
-    config = {"RATELIMIT_STORAGE_URI": "memory://", "RATELIMIT_ANONYMOUS_PER_MINUTE": 10**6}
+    # A cheap password hash keeps the many logins of the tests fast; production uses scrypt.
+    config = {"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"} | UNLIMITED_API
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url} | config)
+
+    @app.teardown_request
+    def _forget_request_globals(error):
+        # Each test holds an app context, which Flask then reuses for every request (and its `g`):
+        # forget what one request cached there (the logged-in user, the CSRF token), as a server
+        # would.
+        g.__dict__.clear()
+
     with app.app_context():
         upgrade()
         if with_sample:
@@ -83,6 +98,7 @@ def _in_rollback(app):
         connection = engine.connect()
         transaction = connection.begin()
         db.engines[None] = connection
+        limiter.reset()  # rate-limit counts are per test too
         try:
             yield app
         finally:
@@ -107,3 +123,42 @@ def sample_app(sample_database):
 @pytest.fixture
 def client(sample_app):
     return sample_app.test_client()
+
+
+@pytest.fixture
+def world(app):
+    """Two stations, A and B, each with its manager; an admin; an open rider report at A."""
+    return make_world()
+
+
+@pytest.fixture
+def browsers(app, world):
+    """A test client per role (anonymous, manager_a, manager_b, admin), each with a CSRF token."""
+    return {role: browser(app, world.user(role)) for role in ROLES}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def empty_live_server(request, tmp_path_factory):
+    """The app served over HTTP on a free loopback port, on a committed database of its own
+    (requests run in the server's threads, so the rolled-back transactions above cannot work).
+
+    Yields (base URL, app); set data up with `with app.app_context():` and commit it.
+    """
+    if request.param == "sqlite":
+        url = "sqlite:///" + str(tmp_path_factory.mktemp("live") / "live.sqlite")
+    else:
+        url = _postgis_url("_live")
+    config = {"SQLALCHEMY_DATABASE_URI": url, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
+    app = create_app(config | UNLIMITED_API)
+    with app.app_context():
+        upgrade()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}", app
+    finally:
+        server.shutdown()
+        thread.join()
+        with app.app_context():
+            db.engine.dispose()

@@ -57,6 +57,7 @@ def schema_validator(client, name):
         ({**FUTIAN, "amenities": ""}, {"amenities"}),
         ({**FUTIAN, "open_now": "yes"}, {"open_now"}),
         ({**FUTIAN, "open_now": ""}, {"open_now"}),
+        ({**FUTIAN, "open_24_7": "1"}, {"open_24_7"}),
         ({**FUTIAN, "colour": "red"}, {"colour"}),
         ({**FUTIAN, "kind": "x" * 1001}, {"kind"}),
         ({"lat": "2" + "0" * 1000, "lng": "114"}, {"lat"}),
@@ -144,6 +145,15 @@ def test_nearest_answers_in_the_documented_shape(client):
         assert item["is_sample"] is True and item["name"].startswith("示例")
     distances = [item["distance_m"] for item in body["data"]]
     assert distances == sorted(distances)
+
+
+def test_nearest_open_24_7_keeps_round_the_clock_stations_in_service(client):
+    every = client.get(NEAREST, query_string={**FUTIAN, "limit": "50"}).get_json()["data"]
+    query = {**FUTIAN, "limit": "50", "open_24_7": "true"}
+    always = client.get(NEAREST, query_string=query).get_json()["data"]
+    expected = [s["id"] for s in every if s["opening_hours"] == "24/7" and s["status"] == "open"]
+    assert expected and [s["id"] for s in always][: len(expected)] == expected
+    assert all(s["opening_hours"] == "24/7" and s["next_change_at"] is None for s in always)
 
 
 def test_nearest_in_gcj02_takes_and_gives_gcj02(client):

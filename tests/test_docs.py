@@ -39,9 +39,21 @@ def test_the_guide_in_each_language(client, query, headers, lang, phrase):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_guide_covers_what_a_developer_needs(client, lang):
     page = client.get("/api/docs", query_string={"lang": lang}).get_data(as_text=True)
-    for needed in ("<h3>curl</h3>", "<h3>Python</h3>", "<h3>JavaScript</h3>", "create-api-key",
-                   "X-API-Key", "Retry-After", "RateLimit-Remaining", "If-None-Match",
-                   "next_cursor", "Deprecation", "Sunset", "CC BY 4.0", "coord_type"):
+    for needed in (
+        "<h3>curl</h3>",
+        "<h3>Python</h3>",
+        "<h3>JavaScript</h3>",
+        "create-api-key",
+        "X-API-Key",
+        "Retry-After",
+        "RateLimit-Remaining",
+        "If-None-Match",
+        "next_cursor",
+        "Deprecation",
+        "Sunset",
+        "CC BY 4.0",
+        "coord_type",
+    ):
         assert needed in page, needed
     lat, lng = (round(v, 6) for v in from_wgs84("gcj02", lat=22.5431, lng=114.0579))
     assert f"to={lng},{lat}" in page  # Amap's lng,lat order, shown with the GCJ-02 numbers
@@ -89,7 +101,11 @@ def test_the_guide_works_for_a_new_developer(guide_server, tmp_path):
     base, env = guide_server
     created = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "create-api-key", "my script"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     key = re.search(r"^rsk_\S+$", created.stdout, re.M).group(0)
     with urllib.request.urlopen(base + "/api/docs") as response:

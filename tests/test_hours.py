@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from stations.hours import SHENZHEN_TZ, is_open_at, parse_hours
+from stations.hours import SHENZHEN_TZ, is_open_at, next_change_at, parse_hours
 
 
 def shenzhen(*args):
@@ -47,3 +47,26 @@ def test_is_open_at(hours, status, at, expected):
 def test_bad_hours_say_why(bad):
     with pytest.raises(ValueError, match="not valid OpenStreetMap opening_hours syntax"):
         parse_hours(bad)
+
+
+@pytest.mark.parametrize(
+    ("hours", "status", "at", "expected"),
+    [
+        ("Mo-Su 08:00-20:00", "open", shenzhen(2026, 11, 27, 12, 0), shenzhen(2026, 11, 27, 20, 0)),
+        ("Mo-Su 08:00-20:00", "open", shenzhen(2026, 11, 27, 21, 0), shenzhen(2026, 11, 28, 8, 0)),
+        ("Mo-Fr 09:00-18:00", "open", shenzhen(2026, 11, 28, 12, 0), shenzhen(2026, 11, 30, 9, 0)),
+        ("Mo-Su 10:00-02:00", "open", shenzhen(2026, 11, 27, 1, 0), shenzhen(2026, 11, 27, 2, 0)),
+        (
+            "Mo-Su 08:00-20:00",
+            "open",
+            datetime(2026, 11, 27, 4, 0, tzinfo=UTC),
+            shenzhen(2026, 11, 27, 20, 0),
+        ),
+        ("24/7", "open", shenzhen(2026, 11, 27, 12, 0), None),
+        (None, "open", shenzhen(2026, 11, 27, 12, 0), None),
+        ("Mo-Su 08:00-20:00 unknown", "open", shenzhen(2026, 11, 27, 12, 0), None),
+        ("Mo-Su 08:00-20:00", "temporarily_closed", shenzhen(2026, 11, 27, 12, 0), None),
+    ],
+)
+def test_next_change_at(hours, status, at, expected):
+    assert next_change_at(hours=hours, status=status, at=at) == expected

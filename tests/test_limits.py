@@ -1,6 +1,5 @@
 """Fair limits: per key, per IP, shared through Redis by two servers, and alive without Redis."""
 
-import logging
 import os
 import shutil
 import socket
@@ -16,6 +15,7 @@ from servers import app_environment, free_port, gunicorn
 
 from stations import create_app, env_flag, keys
 from stations.db import db
+from stations.limits import limiter
 
 STATION = "/api/v1/stations/1"
 OPENAPI = "/api/v1/openapi.json"
@@ -26,7 +26,7 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 @pytest.fixture
 def fresh_counts(sample_app):
     """Every test starts with no requests counted and no key use pending."""
-    sample_app.extensions["stations.limiter"].reset()
+    limiter.reset()
     sample_app.extensions["stations.key_usage"] = keys._Usage()
 
 
@@ -37,7 +37,7 @@ def from_ip(client, ip):
 
 @pytest.mark.usefixtures("fresh_counts")
 def test_anonymous_callers_are_limited_per_ip(sample_app, client, monkeypatch):
-    monkeypatch.setitem(sample_app.config, "RATELIMIT_ANONYMOUS_PER_MINUTE", 3)
+    monkeypatch.setitem(sample_app.config, "API_LIMIT_PER_IP", "3 per minute")
     get = from_ip(client, "203.0.113.7")
     remaining = [get().headers["RateLimit-Remaining"] for _ in range(3)]
     assert remaining == ["2", "1", "0"]
@@ -57,7 +57,7 @@ def test_anonymous_callers_are_limited_per_ip(sample_app, client, monkeypatch):
 
 @pytest.mark.usefixtures("fresh_counts")
 def test_each_key_has_its_own_limit(sample_app, client, monkeypatch):
-    monkeypatch.setitem(sample_app.config, "RATELIMIT_ANONYMOUS_PER_MINUTE", 1)
+    monkeypatch.setitem(sample_app.config, "API_LIMIT_PER_IP", "1 per minute")
     key, token = keys.create_key("small partner", per_minute=2)
     _, other = keys.create_key("big partner", per_minute=50)
     get = from_ip(client, "198.51.100.1")
@@ -72,7 +72,7 @@ def test_each_key_has_its_own_limit(sample_app, client, monkeypatch):
 
 @pytest.mark.usefixtures("fresh_counts")
 def test_unknown_keys_count_against_the_address(sample_app, client, monkeypatch):
-    monkeypatch.setitem(sample_app.config, "RATELIMIT_ANONYMOUS_PER_MINUTE", 2)
+    monkeypatch.setitem(sample_app.config, "API_LIMIT_PER_IP", "2 per minute")
     get = from_ip(client, "198.51.100.9")
     statuses = [get(headers={"X-API-Key": f"rsk_guess{n}"}).status_code for n in range(3)]
     assert statuses == [401, 401, 429]
@@ -80,7 +80,7 @@ def test_unknown_keys_count_against_the_address(sample_app, client, monkeypatch)
 
 @pytest.mark.usefixtures("fresh_counts")
 def test_preflight_is_not_counted(sample_app, client, monkeypatch):
-    monkeypatch.setitem(sample_app.config, "RATELIMIT_ANONYMOUS_PER_MINUTE", 1)
+    monkeypatch.setitem(sample_app.config, "API_LIMIT_PER_IP", "1 per minute")
     preflight = {"Origin": "https://partner.example", "Access-Control-Request-Method": "GET"}
     for _ in range(3):
         response = client.options(STATION, headers=preflight)
@@ -104,19 +104,6 @@ def test_preflight_is_not_counted(sample_app, client, monkeypatch):
 def test_ratelimit_enabled_is_read_from_the_environment(monkeypatch, value, expected):
     monkeypatch.setenv("RATELIMIT_ENABLED", value)
     assert env_flag("RATELIMIT_ENABLED", default=True) is expected
-
-
-def test_limits_can_be_switched_off(monkeypatch, tmp_path):
-    monkeypatch.setenv("RATELIMIT_ENABLED", "false")
-    app = create_app(
-        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite"}
-        | {"RATELIMIT_ANONYMOUS_PER_MINUTE": 1, "RATELIMIT_STORAGE_URI": "memory://"}
-    )
-    client = app.test_client()
-    for _ in range(5):
-        response = client.get(OPENAPI)
-        assert response.status_code == 200 and "RateLimit-Limit" not in response.headers
-    assert client.get(OPENAPI, headers={"X-API-Key": ""}).status_code == 401  # keys still checked
 
 
 # Real servers and a real Redis.
@@ -169,7 +156,7 @@ def two_servers(server_database, tmp_path):
     url, token = server_database
     redis_or_skip(TEST_REDIS_URL)
     env = app_environment(
-        DATABASE_URL=url, REDIS_URL=TEST_REDIS_URL, RATELIMIT_ANONYMOUS_PER_MINUTE="4"
+        DATABASE_URL=url, REDIS_URL=TEST_REDIS_URL, API_LIMIT_PER_IP="4 per minute"
     )
     with (
         gunicorn(env, tmp_path / "first.log") as first,
@@ -221,24 +208,31 @@ def own_redis():
         stop()
 
 
-def test_the_api_keeps_answering_when_redis_goes_away(own_redis, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="flask-limiter")
-    url, stop_redis, start_redis = own_redis
-    app = create_app(
-        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite", "REDIS_URL": url}
-        | {"RATELIMIT_ANONYMOUS_PER_MINUTE": 3}
-    )
-    client = app.test_client()
-    assert [client.get(OPENAPI).headers["RateLimit-Remaining"] for _ in range(2)] == ["2", "1"]
-    redis_or_skip(url)  # the counts really are in Redis (and are cleared here)
-    stop_redis()
-    started = time.monotonic()
-    statuses = [client.get(OPENAPI).status_code for _ in range(4)]
-    assert time.monotonic() - started < 2, "a dead Redis must not slow every request"
-    assert statuses == [200, 200, 200, 429]  # counted in memory meanwhile
-    assert "Rate limit storage unreachable" in caplog.text
-    start_redis()
-    time.sleep(1.2)  # Flask-Limiter tries the storage again after a pause
-    assert client.get(OPENAPI).headers["RateLimit-Remaining"] == "2"  # in Redis, from zero
-    assert "Rate limit storage recovered" in caplog.text
-    assert list(redis.Redis.from_url(url).scan_iter("LIMITS:*"))
+def test_limits_can_be_switched_off(server_database):
+    url, _ = server_database
+    env = app_environment(DATABASE_URL=url, RATELIMIT_ENABLED="false", API_LIMIT_PER_IP="1/minute")
+    with gunicorn(env) as base:
+        for _ in range(3):
+            status, headers = fetch(base + LIST)
+            assert status == 200 and "RateLimit-Limit" not in headers
+        assert fetch(base + LIST, {"X-API-Key": "rsk_unknown"})[0] == 401  # keys still checked
+
+
+def test_the_api_keeps_answering_when_redis_goes_away(server_database, own_redis, tmp_path):
+    url, _ = server_database
+    redis_url, stop_redis, start_redis = own_redis
+    env = app_environment(DATABASE_URL=url, REDIS_URL=redis_url, API_LIMIT_PER_IP="3 per minute")
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(env, log) as base:
+        assert [fetch(base + LIST)[1]["RateLimit-Remaining"] for _ in range(2)] == ["2", "1"]
+        assert list(redis.Redis.from_url(redis_url).scan_iter("LIMITS:*"))  # counted in Redis
+        stop_redis()
+        started = time.monotonic()
+        statuses = [fetch(base + LIST)[0] for _ in range(4)]
+        assert time.monotonic() - started < 2, "a dead Redis must not slow every request"
+        assert statuses == [200, 200, 200, 429]  # counted in the worker's memory meanwhile
+        assert "Rate limit storage unreachable" in log.read_text()
+        start_redis()
+        time.sleep(1.2)  # Flask-Limiter tries the storage again after a pause
+        assert fetch(base + LIST)[1]["RateLimit-Remaining"] == "2"  # in Redis again, from zero
+        assert list(redis.Redis.from_url(redis_url).scan_iter("LIMITS:*"))

@@ -11,7 +11,7 @@ Note for later migrations: an Alembic batch operation that recreates the station
 (anything but adding columns or indexes) drops its triggers; recreate them here with the R*Tree's.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-27
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -110,12 +110,17 @@ def upgrade():
     # For Last-Modified: the latest change is max(updated_at) of stations and tombstones.
     op.create_index("ix_station_updated_at", "station", ["updated_at"])
     op.create_index("ix_station_tombstone_deleted_at", "station_tombstone", ["deleted_at"])
+    # Rider reports change what stations show (open_reports), so they count for it too.
+    op.create_index("ix_report_created_at", "report", ["created_at"])
+    op.create_index("ix_report_resolved_at", "report", ["resolved_at"])
     dialect = op.get_bind().dialect.name
     for statement in {"sqlite": SQLITE_STATEMENTS, "postgresql": POSTGRESQL_STATEMENTS}[dialect]:
         op.execute(statement)
 
 
 def downgrade():
+    op.drop_index("ix_report_resolved_at", "report")
+    op.drop_index("ix_report_created_at", "report")
     op.drop_index("ix_station_tombstone_deleted_at", "station_tombstone")
     op.drop_index("ix_station_updated_at", "station")
     op.drop_index("ix_station_change_seq", "station")

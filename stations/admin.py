@@ -1,0 +1,219 @@
+"""The admin pages under /admin: create, edit and retire stations; accounts and assignments.
+
+Imports have their own blueprint (uploads.py). Station writes go through audit.apply_changes.
+"""
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from . import audit, datum
+from .accounts import (
+    AccountError,
+    check_new_password,
+    create_user,
+    hash_password,
+    managers_of,
+    normalize_email,
+    stations_by_external_id,
+)
+from .db import db
+from .districts import district_at
+from .forms import StationForm, UserForm
+from .geo import nearest_stations
+from .models import Station, User
+from .reports import open_report_counts
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+NEARBY_M = 50
+_SAME_POSITION_DEG = 1e-6  # about 10 cm: a re-saved form, not a move
+
+
+def require_admin():
+    """Anonymous users go to the login page; logged-in non-admins get 403."""
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    if not current_user.is_admin:
+        abort(403, "只有管理员可以打开这个页面。")
+
+
+bp.before_request(require_admin)
+
+
+@bp.get("/")
+def index():
+    """Every station, searchable by name or external id, a page at a time."""
+    query = db.select(Station).order_by(Station.id)
+    text = request.args.get("q", "").strip()
+    if text:
+        pattern = f"%{text}%"
+        query = query.where(Station.name.ilike(pattern) | Station.external_id.ilike(pattern))
+    page = db.paginate(query, per_page=50, error_out=False)
+    counts = open_report_counts(s.id for s in page.items)
+    return render_template("admin/index.html", page=page, q=text, counts=counts)
+
+
+def _position(form, station=None):
+    """The form's position in WGS-84; a station's stored one when the form did not move it."""
+    lat, lng = datum.to_wgs84(form.datum.data, lat=form.lat.data, lng=form.lng.data)
+    if station is not None and abs(lat - station.lat) < _SAME_POSITION_DEG:
+        if abs(lng - station.lng) < _SAME_POSITION_DEG:
+            return station.lat, station.lng
+    return lat, lng
+
+
+def _nearby(lat, lng, station=None):
+    """Other stations within NEARBY_M metres: maybe the same station entered twice."""
+    found = nearest_stations(lat=lat, lng=lng, limit=5, radius_m=NEARBY_M)
+    return [(row, d) for row, d in found if station is None or row.id != station.id]
+
+
+def _fields(form, lat, lng):
+    return {
+        "kind": form.kind.data,
+        "name": form.name.data.strip(),
+        "address": (form.address.data or "").strip() or None,
+        "phone": (form.phone.data or "").strip() or None,
+        "lat": lat,
+        "lng": lng,
+        "district": district_at(lat=lat, lng=lng),
+    }
+
+
+def _external_id_taken(external_id, station=None):
+    query = db.select(Station.id).where(Station.external_id == external_id)
+    found = db.session.scalar(query)
+    return found is not None and (station is None or found != station.id)
+
+
+@bp.route("/stations/new", methods=("GET", "POST"))
+def new_station():
+    """Create a station; warns when another one is within 50 m."""
+    form = StationForm()
+    nearby = []
+    if form.validate_on_submit():
+        lat, lng = _position(form)
+        nearby = _nearby(lat, lng)
+        external_id = (form.external_id.data or "").strip()
+        if not external_id:
+            form.external_id.errors.append("必填")
+        elif _external_id_taken(external_id):
+            form.external_id.errors.append("这个编号已被使用")
+        elif not nearby or form.confirm_nearby.data:
+            station = Station(external_id=external_id, **_fields(form, lat, lng))
+            db.session.add(station)
+            db.session.flush()
+            audit.record_created(station, user=current_user, source="admin")
+            db.session.commit()
+            return redirect(url_for("manage.station", station_id=station.id))
+    status = 422 if form.errors or nearby else 200
+    context = {"station": None, "nearby": nearby, "conflict": None}
+    return render_template("admin/station.html", form=form, **context), status
+
+
+@bp.route("/stations/<int:station_id>/edit", methods=("GET", "POST"))
+def edit_station(station_id):
+    """Change a station's name, kind, address, phone or position."""
+    station = db.get_or_404(Station, station_id)
+    # A POST is read from the form alone: the version must be the one the editor saw.
+    form = StationForm() if request.method == "POST" else StationForm(obj=station, datum="wgs84")
+    nearby, conflict = [], None
+    if form.is_submitted() and form.version.data is None:
+        abort(400, "The form has no version: reload the page.")
+    if form.validate_on_submit():
+        lat, lng = _position(form, station)
+        nearby = _nearby(lat, lng, station) if (lat, lng) != (station.lat, station.lng) else []
+        if not nearby or form.confirm_nearby.data:
+            changes = _fields(form, lat, lng)
+            try:
+                audit.apply_changes(
+                    station, changes, user=current_user, source="admin", version=form.version.data
+                )
+                audit.commit(station)
+            except audit.EditConflict as stale:
+                station, conflict = stale.station, changes
+            else:
+                return redirect(url_for("admin.edit_station", station_id=station.id))
+    status = 409 if conflict else 422 if form.errors or nearby else 200
+    if conflict:
+        form = StationForm(formdata=None, obj=station, datum="wgs84")
+    context = {"station": station, "nearby": nearby, "conflict": conflict}
+    context |= {"managers": managers_of(station.id), "history": audit.history(station.id)}
+    return render_template("admin/station.html", form=form, **context), status
+
+
+@bp.route("/stations/<int:station_id>/retire", methods=("GET", "POST"))
+def retire_station(station_id):
+    """Remove a station for good; its audit trail keeps its last state."""
+    station = db.get_or_404(Station, station_id)
+    if request.method == "POST":
+        audit.record_retired(station, user=current_user, source="admin")
+        db.session.delete(station)
+        db.session.commit()
+        flash(station.name, "retired")
+        return redirect(url_for("admin.index"))
+    managers = managers_of(station.id)
+    return render_template("admin/retire.html", station=station, managers=managers)
+
+
+@bp.get("/users")
+def users():
+    """Every account."""
+    everyone = db.session.scalars(db.select(User).order_by(User.role, User.email)).all()
+    return render_template("admin/users.html", users=everyone)
+
+
+@bp.route("/users/new", methods=("GET", "POST"))
+def new_user():
+    """Create an account and assign its stations."""
+    form = UserForm()
+    if form.validate_on_submit():
+        try:
+            stations = stations_by_external_id(form.station_ids())
+            create_user(
+                form.email.data,
+                role=form.role.data,
+                password=form.password.data,
+                stations=stations,
+            )
+            db.session.commit()
+        except AccountError as error:
+            db.session.rollback()
+            form.email.errors.append(str(error))
+        else:
+            return redirect(url_for("admin.users"))
+    status = 422 if form.errors else 200
+    return render_template("admin/user.html", form=form, user=None), status
+
+
+@bp.route("/users/<int:user_id>", methods=("GET", "POST"))
+def edit_user(user_id):
+    """Change an account's role, whether it may log in, its stations, or its password."""
+    user = db.get_or_404(User, user_id)
+    form = UserForm(obj=user)
+    if request.method == "GET":
+        form.stations.data = " ".join(s.external_id for s in user.stations)
+    elif form.validate_on_submit():
+        try:
+            _update_user(user, form)
+            db.session.commit()
+        except AccountError as error:
+            db.session.rollback()
+            form.email.errors.append(str(error))
+        else:
+            return redirect(url_for("admin.users"))
+    status = 422 if form.errors else 200
+    return render_template("admin/user.html", form=form, user=user), status
+
+
+def _update_user(user, form):
+    """Apply a user form; AccountError for what cannot be (such as locking yourself out)."""
+    if user.id == current_user.id and (form.role.data != "admin" or not form.active.data):
+        raise AccountError("you cannot take away your own admin rights or login")
+    email = normalize_email(form.email.data)
+    if email != user.email and db.session.scalar(db.select(User.id).where(User.email == email)):
+        raise AccountError(f"a user with email {email} already exists")
+    user.email, user.role, user.active = email, form.role.data, form.active.data
+    user.stations = stations_by_external_id(form.station_ids())
+    if form.password.data:
+        check_new_password(form.password.data)
+        user.password_hash = hash_password(form.password.data)

@@ -1,0 +1,116 @@
+"""The one way stations change: every write goes through here and leaves an audit row per field.
+
+Values are stored as JSON text ("true", "null", "\"Mo-Su 08:00-20:00\""), so unknown (null) and
+an empty string stay distinct.
+"""
+
+import json
+from datetime import date
+
+import sqlalchemy as sa
+from flask import has_request_context, request
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from .db import db, utcnow
+from .models import SOURCES, AuditEntry, Station
+
+# What a station snapshot holds: every column a person can see or change.
+SNAPSHOT_FIELDS = tuple(
+    column.key for column in Station.__table__.columns if column.key not in ("id", "version")
+)
+
+
+class EditConflict(Exception):
+    """The station changed after the editor read it: nothing was written."""
+
+    def __init__(self, station):
+        super().__init__("someone changed this station meanwhile")
+        self.station = station
+
+
+def to_json(value):
+    """A field value as JSON text (dates as ISO 8601)."""
+    if isinstance(value, date):
+        value = value.isoformat()
+    return json.dumps(value, ensure_ascii=False)
+
+
+def json_values(values):
+    """A {field: value} dict with JSON-ready values (dates as ISO 8601)."""
+    return {name: json.loads(to_json(value)) for name, value in values.items()}
+
+
+def snapshot(station):
+    """Every visible field of a station, as a JSON-ready dict."""
+    return json_values({name: getattr(station, name) for name in SNAPSHOT_FIELDS})
+
+
+def _record(station_id, field, before, after, *, user, source):
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}")
+    entry = AuditEntry(
+        station_id=station_id,
+        user_id=user.id if user is not None else None,
+        source=source,
+        field=field,
+        before=before,
+        after=after,
+        at=utcnow(),
+    )
+    if has_request_context():
+        entry.ip = request.remote_addr
+        entry.user_agent = (request.user_agent.string or "")[:200] or None
+    db.session.add(entry)
+
+
+def apply_changes(station, changes, *, user, source, version=None):
+    """Set the fields that really change and audit each; {field: (before, after)} of those.
+
+    With `version` (the one the editor saw), a station changed since then raises EditConflict.
+    Does not commit: the caller's transaction holds the change and its audit rows together.
+    """
+    if version is not None and version != station.version:
+        raise EditConflict(station)
+    changed = {}
+    with db.session.no_autoflush:  # a stale write must fail in commit(), where it is handled
+        for field, value in changes.items():
+            before = getattr(station, field)
+            if before != value:
+                changed[field] = (before, value)
+                setattr(station, field, value)
+                _record(
+                    station.id, field, to_json(before), to_json(value), user=user, source=source
+                )
+    return changed
+
+
+def record_created(station, *, user, source):
+    """Audit a new station (flushed, so it has an id): one row holding the whole snapshot."""
+    _record(station.id, "created", None, to_json(snapshot(station)), user=user, source=source)
+
+
+def record_retired(station, *, user, source):
+    """Audit a station about to be deleted: one row keeping its last snapshot."""
+    _record(station.id, "retired", to_json(snapshot(station)), None, user=user, source=source)
+
+
+def commit(station):
+    """Commit the session; a concurrent write to `station` (stale version) raises EditConflict."""
+    try:
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise EditConflict(db.session.get(Station, station.id, populate_existing=True)) from None
+
+
+def history(station_id, *, limit=100):
+    """The station's latest audit entries, newest first."""
+    query = (
+        sa.select(AuditEntry)
+        .options(selectinload(AuditEntry.user))
+        .where(AuditEntry.station_id == station_id)
+        .order_by(AuditEntry.id.desc())
+        .limit(limit)
+    )
+    return db.session.scalars(query).all()

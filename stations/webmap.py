@@ -1,0 +1,135 @@
+"""The rider's map: Folium builds the Leaflet map, which the page template embeds (no iframe).
+
+Tiles are configuration (MAP_TILES). Gaode draws in GCJ-02, so the page shifts every WGS-84
+position before drawing it there; the other providers draw WGS-84 as it is.
+"""
+
+from dataclasses import dataclass
+
+import folium
+from branca.element import CssLink, JavascriptLink
+from folium.plugins import MarkerCluster
+
+from .assets import vendor_url
+
+SHENZHEN = (22.5431, 114.0579)  # Futian, WGS-84: where the map opens before the rider is found
+CITY_ZOOM = 11
+MAP_ID = "stations"  # the map is `map_stations`, its cluster layer `marker_cluster_stations`
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """A basemap: tile URL templates, the datum it is drawn in, its attribution."""
+
+    urls: tuple
+    datum: str
+    attribution: str
+    subdomains: str = "abc"
+    max_zoom: int = 18
+
+
+PROVIDERS = {
+    "gaode": Tiles(
+        urls=(
+            "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+            "&x={x}&y={y}&z={z}",
+        ),
+        datum="gcj02",
+        attribution="© 高德地图 AutoNavi",
+        subdomains="1234",
+    ),
+    # CGCS2000, which agrees with WGS-84 to well under a metre; a vector layer plus its labels.
+    "tianditu": Tiles(
+        urls=tuple(
+            f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+            f"&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+            "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={key}"
+            for layer in ("vec", "cva")
+        ),
+        datum="wgs84",
+        attribution="© 天地图 Tianditu",
+        subdomains="01234567",
+    ),
+    "osm": Tiles(
+        urls=("https://tile.openstreetmap.org/{z}/{x}/{y}.png",),
+        datum="wgs84",
+        attribution="© OpenStreetMap contributors",
+        max_zoom=19,
+    ),
+    "none": Tiles(urls=(), datum="wgs84", attribution=""),
+}
+
+
+def check_config(config):
+    """Refuse a tile configuration that cannot work, at start-up."""
+    if config["MAP_TILES"] not in PROVIDERS:
+        raise RuntimeError("MAP_TILES must be one of " + ", ".join(PROVIDERS))
+    if config["MAP_TILES"] == "tianditu" and not config["TIANDITU_KEY"]:
+        raise RuntimeError("MAP_TILES=tianditu needs TIANDITU_KEY (a Tianditu browser key).")
+
+
+def tiles_for(config):
+    """The configured basemap; MAP_TILE_URL replaces its tile URLs but keeps its datum."""
+    tiles = PROVIDERS[config["MAP_TILES"]]
+    urls = tiles.urls
+    if config.get("MAP_TILE_URL") and urls:
+        urls = (config["MAP_TILE_URL"],)
+    key = config.get("TIANDITU_KEY") or ""
+    urls = tuple(url.replace("{key}", key) for url in urls)
+    return Tiles(urls, tiles.datum, tiles.attribution, tiles.subdomains, tiles.max_zoom)
+
+
+class _LocalCluster(MarkerCluster):
+    """Folium's marker cluster, its JS and CSS from the app's own copy."""
+
+    def render(self, **kwargs):
+        package = "leaflet.markercluster"
+        self.default_js = [("markerclusterjs", vendor_url(package, "leaflet.markercluster.js"))]
+        self.default_css = [
+            ("markerclustercss", vendor_url(package, "MarkerCluster.css")),
+            ("markerclusterdefaultcss", vendor_url(package, "MarkerCluster.Default.css")),
+        ]
+        super().render(**kwargs)
+
+
+def build_map(tiles):
+    """The Leaflet map for the page: script and CSS URLs, the map element and its script.
+
+    Folium's own defaults (Bootstrap, Font Awesome, jQuery, all from CDNs) are replaced by
+    Leaflet alone: the page's own code needs nothing else.
+    """
+    fmap = folium.Map(
+        location=SHENZHEN,
+        zoom_start=CITY_ZOOM,
+        tiles=None,
+        zoom_control="topright",
+        max_zoom=tiles.max_zoom,
+    )
+    fmap._id = MAP_ID
+    fmap.options["max_zoom"] = tiles.max_zoom  # also without tiles: the cluster layer needs it
+    fmap.default_js = [("leaflet", vendor_url("leaflet", "leaflet.js"))]
+    fmap.default_css = [("leaflet_css", vendor_url("leaflet", "leaflet.css"))]
+    for url in tiles.urls:
+        folium.TileLayer(
+            url,
+            attr=tiles.attribution,
+            subdomains=tiles.subdomains,
+            max_zoom=tiles.max_zoom,
+        ).add_to(fmap)
+    cluster = _LocalCluster(
+        show_coverage_on_hover=False, max_cluster_radius=45, disable_clustering_at_zoom=17
+    )
+    cluster._id = MAP_ID
+    cluster.add_to(fmap)
+    figure = fmap.get_root()
+    figure.render()
+    links = list(figure.header._children.values())
+    return {
+        "scripts": [link.url for link in links if isinstance(link, JavascriptLink)],
+        "styles": [link.url for link in links if isinstance(link, CssLink)],
+        "html": figure.html.render(),
+        "script": figure.script.render(),
+        "map_name": fmap.get_name(),
+        "cluster_name": cluster.get_name(),
+        "datum": tiles.datum,
+    }
