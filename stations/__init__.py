@@ -61,6 +61,7 @@ def create_app(test_config=None):
 
     from . import (
         admin,
+        admin_keys,
         api,
         assets,
         auth,
@@ -90,6 +91,6 @@ def create_app(test_config=None):
     limits.init_app(app)
     auth.init_app(app)
     auth.csrf.exempt(api.bp)  # the JSON API has no cookie sessions to forge
-    for module in (api, feed, docs, pages, assets, manage, admin, uploads):
+    for module in (api, feed, docs, pages, assets, manage, admin, admin_keys, uploads):
         app.register_blueprint(module.bp)
     return app
