@@ -1,9 +1,10 @@
 """Partner API keys: create, revoke, look up, count use; and the commands that do it.
 
 A key is "rsk_" plus 43 random URL-safe characters, shown once. Only its SHA-256 is stored, with
-the first characters as a prefix to tell keys apart. Use is counted in memory and written to the
-database at most once per API_KEY_USAGE_FLUSH_S seconds per key and process, so a busy key does
-not cost a write per request; the counts seen by admins lag by at most that long.
+the first characters as a prefix to tell keys apart. So that a busy key costs no database work
+on each request: a process remembers a known key for API_KEY_CACHE_S seconds (a revocation
+reaches the other processes within that time; its own at once), and counts use in memory,
+writing it at most once per API_KEY_USAGE_FLUSH_S seconds per key (admins' counts lag by that).
 """
 
 import atexit
@@ -61,12 +62,35 @@ def revoke_key(id_or_prefix):
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         db.session.commit()
+    current_app.extensions["stations.key_cache"].clear()
     return key
 
 
 def find_key(token):
     """The key a token belongs to, revoked or not; None for an unknown token."""
     return db.session.scalars(sa.select(ApiKey).where(ApiKey.key_hash == hash_token(token))).first()
+
+
+def key_for_token(token):
+    """(id, per_minute, prefix, revoked_at) of a token's key, or None; remembered a while."""
+    cache, digest, now = (
+        current_app.extensions["stations.key_cache"],
+        hash_token(token),
+        time.monotonic(),
+    )
+    remembered = cache.get(digest)
+    if remembered is not None and remembered[0] > now:
+        return remembered[1]
+    found = db.session.execute(
+        sa.select(ApiKey.id, ApiKey.per_minute, ApiKey.prefix, ApiKey.revoked_at).where(
+            ApiKey.key_hash == digest
+        )
+    ).first()
+    if found is not None:  # unknown tokens are not remembered: a key made a moment later works
+        if len(cache) >= 10_000:
+            cache.clear()
+        cache[digest] = (now + current_app.config["API_KEY_CACHE_S"], found)
+    return found
 
 
 def key_usage():
@@ -185,7 +209,9 @@ def _flush_at_exit(app):
 def init_app(app):
     """Keep a usage counter for the app and register the key commands."""
     app.config.setdefault("API_KEY_USAGE_FLUSH_S", 10)
+    app.config.setdefault("API_KEY_CACHE_S", 10)
     app.extensions["stations.key_usage"] = _Usage()
+    app.extensions["stations.key_cache"] = {}  # SHA-256 -> (expiry on the monotonic clock, key)
     atexit.register(_flush_at_exit, app)
     for command in (create_api_key_command, revoke_api_key_command, list_api_keys_command):
         app.cli.add_command(command)

@@ -68,7 +68,7 @@ def _identify():
     token = _presented_token()
     if token is None:
         return Caller()
-    key = keys.find_key(token) if token else None
+    key = keys.key_for_token(token) if token else None
     if key is None:
         return Caller(error="The API key is not known. Check that it was copied whole.")
     if key.revoked_at is not None:

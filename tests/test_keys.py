@@ -14,8 +14,9 @@ HEALTHLESS = "/api/v1/stations/1"
 
 @pytest.fixture(autouse=True)
 def fresh_usage(sample_app):
-    """No use counts left over from other tests (key ids are reused after rollbacks)."""
+    """No use counts or remembered keys left over from other tests (ids are reused)."""
     sample_app.extensions["stations.key_usage"] = keys._Usage()
+    sample_app.extensions["stations.key_cache"].clear()
     return sample_app
 
 
@@ -138,3 +139,28 @@ def test_revoke_is_idempotent_and_by_id_or_prefix(sample_app):
     first = keys.revoke_key(str(key.id)).revoked_at
     assert keys.revoke_key(key.prefix).revoked_at == first
     assert keys.revoke_key("999999") is None and keys.revoke_key("9" * 30) is None
+
+
+def test_a_known_key_is_looked_up_once_a_while(client, sample_app, monkeypatch):
+    key, token = keys.create_key("busy partner")
+    lookups = []
+
+    def count_lookups(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("SELECT") and "FROM api_key" in statement:
+            lookups.append(statement)
+
+    connection = db.session.connection()
+    sa.event.listen(connection, "before_cursor_execute", count_lookups)
+    try:
+        for _ in range(5):
+            assert client.get(HEALTHLESS, headers={"X-API-Key": token}).status_code == 200
+        # Revoked by another process (the CLI): this one learns it when its memory expires.
+        db.session.execute(sa.update(ApiKey).values(revoked_at=sa.func.now()))
+        db.session.commit()
+        assert client.get(HEALTHLESS, headers={"X-API-Key": token}).status_code == 200
+        later = keys.time.monotonic() + sample_app.config["API_KEY_CACHE_S"] + 1
+        monkeypatch.setattr(keys.time, "monotonic", lambda: later)
+        assert client.get(HEALTHLESS, headers={"X-API-Key": token}).status_code == 401
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", count_lookups)
+    assert len(lookups) == 2
