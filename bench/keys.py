@@ -253,17 +253,17 @@ def main():
             for backend in args.only or ("sqlite", "postgis"):
                 print(f"{backend}: preparing", flush=True)
                 url, key = prepare(backend, workdir)
-                results[backend] = []
-                for name, settings, keyed in SETUPS:
-                    print(f"{backend}: {name}", flush=True)
-                    stats = measure(
-                        app_env(url, **settings),
-                        key if keyed else None,
-                        args.duration,
-                        str(script),
-                        log,
-                    )
-                    results[backend].append((name, stats))
+                database = PG_DATABASE if backend == "postgis" else None
+                rounds = {name: [] for name, _, _ in SETUPS}
+                for number in range(1, args.rounds + 1):
+                    for name, settings, keyed in SETUPS:
+                        print(f"{backend}, round {number}: {name}", flush=True)
+                        env = app_env(url, **settings)
+                        stats = measure(
+                            env, key if keyed else None, args.duration, str(script), log, database
+                        )
+                        rounds[name].append(stats)
+                results[backend] = [(name, median_round(rounds[name])) for name, _, _ in SETUPS]
     text = report(results, args.duration, args.rounds)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     (results_dir / f"keys-{stamp}.md").write_text(text, encoding="utf-8")
