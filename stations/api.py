@@ -1,12 +1,14 @@
 """The JSON API under /api/v1: nearest stations, one station, stations in a box, rider reports."""
 
+from operator import attrgetter
+
 from flask import Blueprint, abort, jsonify, request
 
 from . import datum
 from .changes import data_version
 from .db import db
 from .geo import nearest_stations, stations_in_bbox
-from .hours import is_open_at, local_now, next_change_at, open_state_since
+from .hours import local_now, open_state_at, open_state_since
 from .limits import configured, limiter
 from .models import AMENITIES, KINDS, REPORT_REASONS, Station
 from .openapi import openapi_document
@@ -18,6 +20,7 @@ from .web import cacheable
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 GEOJSON = "application/geo+json"
+_amenities_of = attrgetter(*AMENITIES)
 
 
 def station_json(row, *, coord, now, open_reports):
@@ -26,7 +29,7 @@ def station_json(row, *, coord, now, open_reports):
     `open_reports` is its number of open rider reports (see reports.open_report_counts).
     """
     lat, lng = datum.from_wgs84(coord, lat=row.lat, lng=row.lng)
-    hours = {"hours": row.opening_hours, "status": row.status, "at": now}
+    open_now, next_change = open_state_at(hours=row.opening_hours, status=row.status, at=now)
     return {
         "id": row.id,
         "external_id": row.external_id,
@@ -37,10 +40,10 @@ def station_json(row, *, coord, now, open_reports):
         "address": row.address,
         "district": row.district,
         "phone": row.phone,
-        "amenities": {name: getattr(row, name) for name in AMENITIES},
+        "amenities": dict(zip(AMENITIES, _amenities_of(row), strict=True)),
         "opening_hours": row.opening_hours,
-        "open_now": is_open_at(**hours),
-        "next_change_at": _iso(next_change_at(**hours)),
+        "open_now": open_now,
+        "next_change_at": _iso(next_change),
         "status": row.status,
         "closed_reason": row.closed_reason,
         "closed_until": row.closed_until.isoformat() if row.closed_until else None,
@@ -110,7 +113,6 @@ def nearest():
     open_24_7 = args.boolean("open_24_7")
     args.check()
     now = local_now()
-    _, data_since = data_version()
     lat, lng = datum.to_wgs84(coord, lat=lat, lng=lng)
     found = nearest_stations(
         lat=lat,
@@ -128,9 +130,8 @@ def nearest():
         | {"distance_m": round(distance, 1)}
         for row, distance in found
     ]
-    rows = [row for row, _ in found]
-    response = jsonify(data=data, count=len(data), coord=coord)
-    return cacheable(response, last_modified=_last_modified(rows, data_since=data_since, now=now))
+    # An ETag only: positions vary too much for dates to pay for the query they cost.
+    return cacheable(jsonify(data=data, count=len(data), coord=coord), last_modified=None)
 
 
 @bp.get("/stations/<int(max=2147483647):station_id>")

@@ -38,11 +38,13 @@ def is_open_at(*, hours, status, at):
     return state == opening_hours.State.OPEN
 
 
-def next_change_at(*, hours, status, at):
-    """When an open station next opens or closes (Shenzhen time), or None if never or unknown."""
-    if status != "open" or is_open_at(hours=hours, status=status, at=at) is None:
-        return None
-    return parse_hours(hours).next_change(at.astimezone(SHENZHEN_TZ))
+def open_state_at(*, hours, status, at):
+    """(open now, when that next changes): is_open_at, and when a station in service next opens
+    or closes (Shenzhen time; None if never, or if the hours are unknown)."""
+    open_now = is_open_at(hours=hours, status=status, at=at)
+    if status != "open" or open_now is None:
+        return open_now, None
+    return open_now, parse_hours(hours).next_change(at.astimezone(SHENZHEN_TZ))
 
 
 def open_state_since(*, hours, status, at):

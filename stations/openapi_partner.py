@@ -8,7 +8,9 @@ from .keys import MAX_PER_MINUTE
 
 _PROBLEM_BODY = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _TEXT = {"type": "string"}
-CACHED_OPERATIONS = {"nearestStations", "getStation", "listStations", "exportStations"}
+# Operations answering If-None-Match (ETag), and those also answering If-Modified-Since.
+ETAG_OPERATIONS = {"nearestStations", "getStation", "listStations", "exportStations"}
+DATED_OPERATIONS = {"getStation", "listStations", "exportStations"}
 UNLIMITED_OPERATIONS = {"health"}
 
 HEADERS = {
@@ -329,7 +331,10 @@ def _extend_operation(operation):
     if operation["operationId"] not in UNLIMITED_OPERATIONS:
         ok["headers"] |= _headers(*_RATE_HEADERS)
         responses["429"] = {"$ref": "#/components/responses/TooManyRequests"}
-    if operation["operationId"] in CACHED_OPERATIONS:
-        ok["headers"] |= _headers("ETag", "Last-Modified")
-        operation["parameters"] = operation.get("parameters", []) + CONDITIONAL_PARAMETERS
+    if operation["operationId"] in ETAG_OPERATIONS:
+        ok["headers"] |= _headers("ETag")
+        operation["parameters"] = operation.get("parameters", []) + CONDITIONAL_PARAMETERS[:1]
         responses["304"] = {"$ref": "#/components/responses/NotModified"}
+    if operation["operationId"] in DATED_OPERATIONS:
+        ok["headers"] |= _headers("Last-Modified")
+        operation["parameters"] += CONDITIONAL_PARAMETERS[1:]

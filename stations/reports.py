@@ -25,17 +25,23 @@ def create_report(station_id, *, reason, text):
     return report
 
 
+_REPORT = Report.__table__
+_OPEN_COUNTS = (
+    sa.select(_REPORT.c.station_id, sa.func.count())
+    .where(
+        _REPORT.c.station_id.in_(sa.bindparam("ids", expanding=True)),
+        _REPORT.c.resolved_at.is_(None),
+    )
+    .group_by(_REPORT.c.station_id)
+)
+
+
 def open_report_counts(station_ids):
     """{station_id: number of open reports} for these stations, in one query; absent means 0."""
     ids = list(set(station_ids))
     if not ids:
         return {}
-    query = (
-        sa.select(Report.station_id, sa.func.count())
-        .where(Report.station_id.in_(ids), Report.resolved_at.is_(None))
-        .group_by(Report.station_id)
-    )
-    return dict(db.session.execute(query).all())
+    return dict(db.session.connection().execute(_OPEN_COUNTS, {"ids": ids}).all())
 
 
 def open_reports(station_id):

@@ -50,13 +50,15 @@ def cacheable(response, *, last_modified, cache_control=REVALIDATE, etag=None):
     """Give a GET response its validators and lifetime; a 304 if the client's copy is current.
 
     The ETag is weak (the same JSON may be sent compressed or not) and, unless given, is a hash
-    of the body. Last-Modified must be no earlier than the last change to what the body shows.
+    of the body. Last-Modified (None: not sent) must be no earlier than the last change to what
+    the body shows.
     """
     if etag is None:
         response.add_etag(weak=True)
     else:
         response.set_etag(etag, weak=True)
-    response.last_modified = last_modified
+    if last_modified is not None:
+        response.last_modified = last_modified
     response.headers["Cache-Control"] = cache_control
     return response.make_conditional(request)
 

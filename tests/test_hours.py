@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from stations.hours import SHENZHEN_TZ, is_open_at, next_change_at, parse_hours
+from stations.hours import SHENZHEN_TZ, is_open_at, open_state_at, parse_hours
 
 
 def shenzhen(*args):
@@ -68,5 +68,7 @@ def test_bad_hours_say_why(bad):
         ("Mo-Su 08:00-20:00", "temporarily_closed", shenzhen(2026, 11, 27, 12, 0), None),
     ],
 )
-def test_next_change_at(hours, status, at, expected):
-    assert next_change_at(hours=hours, status=status, at=at) == expected
+def test_open_state_at_says_when_it_next_changes(hours, status, at, expected):
+    open_now, next_change = open_state_at(hours=hours, status=status, at=at)
+    assert open_now is is_open_at(hours=hours, status=status, at=at)
+    assert next_change == expected

@@ -1,0 +1,105 @@
+"""Time the app's own nearest-stations SQL with EXPLAIN (ANALYZE, BUFFERS) on PostGIS.
+
+The statements are captured from stations.geo.nearest_stations itself (limit=10, no filters) at
+random Shenzhen positions, then explained one by one. That first run also warms the cache.
+The last line printed is `SQL {json}` for bench/run.py.
+"""
+
+import argparse
+import json
+import random
+import sys
+from math import ceil
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stations import create_app  # noqa: E402
+from stations.db import db  # noqa: E402
+from stations.geo import nearest_stations  # noqa: E402
+
+SEED = 20261127
+INDEX = "ix_station_position"
+
+
+def percentile(values, pct):
+    """The nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(ceil(pct / 100 * len(ordered)) - 1, 0)]
+
+
+def captured_nearest_sql(positions):
+    """The (statement, parameters) the app sent for each position's nearest query."""
+    captured = []
+
+    def capture(connection, cursor, statement, parameters, context, executemany):
+        if "<->" in statement:
+            captured.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        for lat, lng in positions:
+            nearest_stations(lat=lat, lng=lng, limit=10)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", capture)
+    return captured
+
+
+def index_names(node):
+    """Every index a plan node and its children use."""
+    names = {node["Index Name"]} if "Index Name" in node else set()
+    for child in node.get("Plans", ()):
+        names |= index_names(child)
+    return names
+
+
+def explain_all(statements):
+    """Execution and planning times (ms) and the indexes used, over all statements."""
+    connection = db.session.connection()
+    execution_ms, planning_ms, indexes = [], [], set()
+    for statement, parameters in statements:
+        sql = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement
+        (plan,) = connection.exec_driver_sql(sql, parameters).scalar_one()
+        execution_ms.append(plan["Execution Time"])
+        planning_ms.append(plan["Planning Time"])
+        indexes |= index_names(plan["Plan"])
+    return execution_ms, planning_ms, indexes
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--positions", type=int, default=200)
+    args = parser.parse_args()
+    rng = random.Random(SEED)
+    positions = [
+        (rng.uniform(22.45, 22.85), rng.uniform(113.78, 114.55)) for _ in range(args.positions)
+    ]
+    with create_app().app_context():
+        if db.engine.dialect.name != "postgresql":
+            sys.exit("nearest_sql.py needs DATABASE_URL to point at PostGIS.")
+        statements = captured_nearest_sql(positions)
+        statement, parameters = statements[0]
+        text_plan = db.session.connection().exec_driver_sql(
+            "EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters
+        )
+        print(statement, parameters, sep="\n-- parameters: ", end="\n\n")
+        print("\n".join(row[0] for row in text_plan), end="\n\n")
+        execution_ms, planning_ms, indexes = explain_all(statements)
+        db.session.rollback()
+    summary = {
+        "queries": len(execution_ms),
+        "exec_p50_ms": percentile(execution_ms, 50),
+        "exec_p99_ms": percentile(execution_ms, 99),
+        "plan_p50_ms": percentile(planning_ms, 50),
+        "plan_p99_ms": percentile(planning_ms, 99),
+        "uses_gist_index": INDEX in indexes,
+        "indexes": sorted(indexes),
+    }
+    print("SQL " + json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
