@@ -23,6 +23,12 @@ def database_url(instance_path):
     return url
 
 
+def env_flag(name, *, default):
+    """A yes/no environment variable: false, 0, no and off (any case) mean no."""
+    value = os.environ.get(name, "").strip().lower()
+    return default if not value else value not in ("false", "0", "no", "off")
+
+
 def create_app(test_config=None):
     """Create and configure the app."""
     app = Flask(
@@ -55,29 +61,36 @@ def create_app(test_config=None):
 
     from . import (
         admin,
+        admin_keys,
         api,
         assets,
         auth,
         cli,
         db,
+        docs,
+        feed,
         i18n,
+        keys,
         limits,
         manage,
         pages,
         problems,
         uploads,
+        web,
         webmap,
     )
 
     webmap.check_config(app.config)
+    web.init_app(app)
     db.init_app(app)
     cli.init_app(app)
+    keys.init_app(app)
     problems.init_app(app)
     i18n.init_app(app)
     compress.init_app(app)
     limits.init_app(app)
     auth.init_app(app)
     auth.csrf.exempt(api.bp)  # the JSON API has no cookie sessions to forge
-    for module in (api, pages, assets, manage, admin, uploads):
+    for module in (api, feed, docs, pages, assets, manage, admin, admin_keys, uploads):
         app.register_blueprint(module.bp)
     return app

@@ -5,15 +5,17 @@ from operator import attrgetter
 from flask import Blueprint, abort, jsonify, request
 
 from . import datum
+from .changes import data_version
 from .db import db
 from .geo import nearest_stations, stations_in_bbox
-from .hours import effective_status, local_now, open_state_at
+from .hours import effective_status, local_now, open_state_at, open_state_since
 from .limits import configured, limiter
 from .models import AMENITIES, KINDS, REPORT_REASONS, Station
 from .openapi import openapi_document
 from .params import QueryArgs
 from .problems import BadRequest
 from .reports import MAX_TEXT_LENGTH, create_report, open_report_counts
+from .web import cacheable
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -55,11 +57,22 @@ def station_json(row, *, coord, now, open_reports):
     }
 
 
+def _last_modified(rows, *, data_since, now):
+    """When what these rows show last changed: their data, or a station opening or closing."""
+    moments = [
+        open_state_since(
+            hours=r.opening_hours, status=r.status, closed_until=r.closed_until, at=now
+        )
+        for r in rows
+    ]
+    return max([data_since, *(moment for moment in moments if moment is not None)])
+
+
 def _iso(moment):
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def _feature(item):
+def station_feature(item):
     """A station item as a GeoJSON Feature (RFC 7946: WGS-84, [lng, lat])."""
     properties = {k: v for k, v in item.items() if k not in ("lat", "lng")}
     point = {"type": "Point", "coordinates": [item["lng"], item["lat"]]}
@@ -72,6 +85,15 @@ def _wants_geojson(args):
     if fmt is not None:
         return fmt == "geojson"
     return request.accept_mimetypes.best_match(["application/json", GEOJSON]) == GEOJSON
+
+
+def _negotiated(body, *, geojson):
+    """A JSON response, typed as GeoJSON when it is, that says it depends on Accept."""
+    response = jsonify(body)
+    if geojson:
+        response.content_type = GEOJSON
+    response.vary.add("Accept")
+    return response
 
 
 def _coord(args, geojson):
@@ -116,7 +138,8 @@ def nearest():
         | {"distance_m": round(distance, 1)}
         for row, distance in found
     ]
-    return jsonify(data=data, count=len(data), coord=coord)
+    # An ETag only: positions vary too much for dates to pay for the query they cost.
+    return cacheable(jsonify(data=data, count=len(data), coord=coord), last_modified=None)
 
 
 @bp.get("/stations/<int(max=2147483647):station_id>")
@@ -127,11 +150,12 @@ def station(station_id):
     coord = _coord(args, geojson)
     args.check()
     row = db.session.get(Station, station_id) or abort(404, "No station has this id.")
+    now = local_now()
+    _, data_since = data_version()
     reports = open_report_counts([row.id]).get(row.id, 0)
-    item = station_json(row, coord=coord, now=local_now(), open_reports=reports)
-    if geojson:
-        return jsonify(_feature(item)), {"Content-Type": GEOJSON}
-    return jsonify(data=item)
+    item = station_json(row, coord=coord, now=now, open_reports=reports)
+    response = _negotiated(station_feature(item) if geojson else {"data": item}, geojson=geojson)
+    return cacheable(response, last_modified=_last_modified([row], data_since=data_since, now=now))
 
 
 @bp.get("/stations")
@@ -148,17 +172,20 @@ def station_list():
         south_west = datum.to_wgs84(coord, lat=box[1], lng=box[0])
         north_east = datum.to_wgs84(coord, lat=box[3], lng=box[2])
         box = (south_west[1], south_west[0], north_east[1], north_east[0])
-    rows, total = stations_in_bbox(bbox=box, page=page, per_page=per_page)
     now = local_now()
+    _, data_since = data_version()
+    rows, total = stations_in_bbox(bbox=box, page=page, per_page=per_page)
     reports = open_report_counts(row.id for row in rows)
     items = [
         station_json(row, coord=coord, now=now, open_reports=reports.get(row.id, 0)) for row in rows
     ]
     paging = {"page": page, "per_page": per_page, "total": total}
     if geojson:
-        body = {"type": "FeatureCollection", "features": [_feature(i) for i in items]}
-        return jsonify(body | paging), {"Content-Type": GEOJSON}
-    return jsonify(data=items, **paging)
+        body = {"type": "FeatureCollection", "features": [station_feature(i) for i in items]}
+    else:
+        body = {"data": items}
+    response = _negotiated(body | paging, geojson=geojson)
+    return cacheable(response, last_modified=_last_modified(rows, data_since=data_since, now=now))
 
 
 def _station_key():
@@ -192,10 +219,14 @@ def report(station_id):
 @bp.get("/health")
 def health():
     """A liveness probe that touches nothing: also the benchmarks' baseline."""
-    return jsonify(status="ok")
+    response = jsonify(status="ok")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3.1 description of this API."""
-    return jsonify(openapi_document())
+    response = jsonify(openapi_document())
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response

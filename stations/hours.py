@@ -1,7 +1,7 @@
 """Opening hours in OSM syntax, evaluated in Asia/Shanghai time; temporary closures that end."""
 
 import re
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -65,3 +65,34 @@ def open_state_at(*, hours, status, at, closed_until=None):
     if status != "open" or open_now is None:
         return open_now, None
     return open_now, parse_hours(hours).next_change(at.astimezone(SHENZHEN_TZ))
+
+
+def open_state_since(*, hours, status, at, closed_until=None):
+    """When is_open_at() last changed its answer before `at` (at most 8 days back).
+
+    None when the answer does not depend on the time (closed stations, unknown hours). A
+    temporary closure that has ended counts as a change at 00:00 after its last day.
+    """
+    in_force = effective_status(status=status, closed_until=closed_until, at=at)
+    reopened = None
+    if in_force != status:
+        reopened = datetime.combine(closed_until + timedelta(days=1), time(0), SHENZHEN_TZ)
+    if in_force != "open" or not hours:
+        return reopened
+    minute = at.astimezone(SHENZHEN_TZ).replace(second=0, microsecond=0)
+    since = _state_began(hours, minute)
+    return since if reopened is None else max(since, reopened)
+
+
+@lru_cache(maxsize=4096)
+def _state_began(hours, minute):
+    # A midnight a week or more back: a state older than that reads as starting there, which is
+    # later than the truth (safe for Last-Modified) and stays the same all day.
+    start = (minute - timedelta(days=8)).replace(hour=0, minute=0)
+    for begin, end, _state, _comment in parse_hours(hours).intervals(start, minute + _MINUTE):
+        if begin <= minute < end:
+            return max(begin, start)
+    return start
+
+
+_MINUTE = timedelta(minutes=1)

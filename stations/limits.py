@@ -1,19 +1,36 @@
-"""Rate limits (Flask-Limiter): in memory on one machine, in Redis (REDIS_URL) across several."""
+"""Rate limits (Flask-Limiter): in memory on one machine, in Redis (REDIS_URL) across several.
+
+The API (/api/v…) counts per caller: a valid API key gets its own per-minute limit, anyone else
+their IP address's (API_LIMIT_PER_IP); unknown or revoked keys are refused with 401. Logins and
+rider reports have limits of their own (auth.py, api.py). If Redis stops answering, each process
+counts in its own memory until Redis is back, and Flask-Limiter's log says so: the app keeps
+answering either way.
+"""
 
 import os
+import time
+from dataclasses import dataclass
+from math import ceil
 
-from flask import current_app
-from flask_limiter import Limiter
+from flask import current_app, request
+from flask_limiter import Limit, Limiter
 from flask_limiter.util import get_remote_address
 
-limiter = Limiter(key_func=get_remote_address)
+from . import env_flag, keys
+from .problems import problem
 
 DEFAULTS = {
+    "API_LIMIT_PER_IP": "120 per minute",
     "LOGIN_LIMIT_PER_ACCOUNT": "5 per 15 minutes",
     "LOGIN_LIMIT_PER_IP": "20 per 15 minutes",
     "REPORT_LIMIT_PER_IP": "5 per hour",
     "REPORT_LIMIT_PER_STATION": "30 per hour",
 }
+API_PATH = "/api/v"
+UNLIMITED_ENDPOINTS = {"api.health"}
+# A dead Redis must cost a request little: Flask-Limiter then retries it with growing pauses.
+REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
+_CALLER = "stations.api_caller"
 
 
 def configured(name):
@@ -21,13 +38,130 @@ def configured(name):
     return lambda: current_app.config[name]
 
 
+@dataclass(frozen=True)
+class Caller:
+    """The caller of an API request: a valid key's id, limit and prefix, or why the key failed."""
+
+    key_id: int | None = None
+    per_minute: int | None = None
+    prefix: str | None = None
+    error: str | None = None
+
+
+def current_caller():
+    """The caller of this request, worked out once (kept on the request: `g` can outlive it)."""
+    caller = request.environ.get(_CALLER)
+    if caller is None:
+        caller = request.environ[_CALLER] = _identify()
+    return caller
+
+
+def _presented_token():
+    """The key sent as X-API-Key or as a Bearer token; None when there is none."""
+    if "X-API-Key" in request.headers:
+        return request.headers["X-API-Key"].strip()
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _identify():
+    token = _presented_token()
+    if token is None:
+        return Caller()
+    key = keys.key_for_token(token) if token else None
+    if key is None:
+        return Caller(error="The API key is not known. Check that it was copied whole.")
+    if key.revoked_at is not None:
+        return Caller(error=f"The API key {key.prefix}… has been revoked.")
+    return Caller(key_id=key.id, per_minute=key.per_minute, prefix=key.prefix)
+
+
+def _is_api():
+    return request.path.startswith(API_PATH) and request.method != "OPTIONS"
+
+
+def _api_key_or_address():
+    caller = current_caller()
+    return f"key:{caller.key_id}" if caller.key_id else f"ip:{get_remote_address()}"
+
+
+def _api_limit():
+    per_minute = current_caller().per_minute
+    return f"{per_minute} per minute" if per_minute else current_app.config["API_LIMIT_PER_IP"]
+
+
+def _breach_message():
+    caller = current_caller()
+    who = f"the API key {caller.prefix}…" if caller.key_id else "your IP address without a key"
+    return (
+        f"Too many requests from {who}: the limit is {_api_limit()}. "
+        "Try again after the number of seconds in Retry-After."
+    )
+
+
+limiter = Limiter(
+    key_func=get_remote_address,
+    default_limits=[
+        Limit(
+            _api_limit,
+            key_function=_api_key_or_address,
+            scope="api",
+            shared=True,
+            exempt_when=lambda: not _is_api() or request.endpoint in UNLIMITED_ENDPOINTS,
+            error_message=_breach_message,
+        )
+    ],
+    headers_enabled=False,  # _add_headers() writes the RateLimit-* fields of the IETF draft
+    in_memory_fallback_enabled=True,
+    swallow_errors=True,
+)
+
+
+def _refuse_bad_keys():
+    """401 for an unknown or revoked key (after the limiter has counted it against the IP)."""
+    if _is_api() and current_caller().error:
+        response = problem(401, "Unauthorized", current_caller().error)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
+        return response
+    return None
+
+
+def _add_headers(response):
+    """RateLimit-* headers (IETF draft: Reset in seconds), Retry-After on 429; count key use."""
+    caller = request.environ.get(_CALLER)
+    if caller is not None and caller.key_id:
+        keys.record_use(caller.key_id)
+    current = limiter.current_limit if limiter.enabled else None
+    if current is None:
+        return response
+    try:
+        remaining, reset_s = current.remaining, max(0, ceil(current.window[0] - time.time()))
+    except Exception:  # the storage failed after the check: the headers are not worth a 500
+        current_app.logger.warning("Rate limit storage unreachable; no RateLimit headers sent")
+        return response
+    response.headers["RateLimit-Limit"] = str(current.limit.amount)
+    response.headers["RateLimit-Remaining"] = str(remaining)
+    response.headers["RateLimit-Reset"] = str(reset_s)
+    response.headers["RateLimit-Policy"] = f"{current.limit.amount};w={current.limit.get_expiry()}"
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, reset_s))
+    return response
+
+
 def init_app(app):
     """Bind the limiter; RATELIMIT_ENABLED=false in the environment turns every limit off."""
+    config = app.config
     for name, value in DEFAULTS.items():
-        app.config.setdefault(name, os.environ.get(name, value))
-    app.config.setdefault(
-        "RATELIMIT_ENABLED", os.environ.get("RATELIMIT_ENABLED", "true").lower() != "false"
-    )
-    app.config.setdefault("RATELIMIT_STORAGE_URI", os.environ.get("REDIS_URL") or "memory://")
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+        config.setdefault(name, os.environ.get(name, value))
+    config.setdefault("RATELIMIT_ENABLED", env_flag("RATELIMIT_ENABLED", default=True))
+    config.setdefault("REDIS_URL", os.environ.get("REDIS_URL", "").strip() or None)
+    config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"] or "memory://")
+    if config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        config.setdefault("RATELIMIT_STORAGE_OPTIONS", REDIS_OPTIONS)
+    config.setdefault("RATELIMIT_KEY_PREFIX", "stations")
+    # Flask-Limiter's own logger has only a NullHandler: its "storage unreachable" warning would
+    # be lost unless the deployment configured logging. The app's logger writes to stderr.
+    limiter.logger = app.logger
     limiter.init_app(app)
+    app.before_request(_refuse_bad_keys)
+    app.after_request(_add_headers)

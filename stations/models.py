@@ -1,4 +1,5 @@
-"""The models: stations (positions stored in WGS-84), accounts, the audit trail, rider reports."""
+"""The models: stations (positions in WGS-84, every change numbered), accounts, the audit
+trail, rider reports, API keys."""
 
 from datetime import date, datetime
 
@@ -62,11 +63,31 @@ class Station(db.Model):
     is_sample: Mapped[bool] = mapped_column(default=False)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
     # Bumped by every UPDATE, which also checks it: a write based on a stale read fails.
     version: Mapped[int] = mapped_column(default=1)
+    # Numbered by a database trigger on every insert and update (see migration 0003), never here.
+    change_seq: Mapped[int | None] = mapped_column(
+        sa.BigInteger,
+        unique=True,
+        server_default=sa.FetchedValue(),
+        server_onupdate=sa.FetchedValue(),
+    )
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class StationTombstone(db.Model):
+    """A deleted station, written by the database trigger that numbers station changes."""
+
+    __tablename__ = "station_tombstone"
+
+    station_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    external_id: Mapped[str] = mapped_column(sa.String(100))
+    change_seq: Mapped[int] = mapped_column(sa.BigInteger, unique=True)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 ROLES = ("admin", "manager")
@@ -148,7 +169,12 @@ class Report(db.Model):
     """A rider's report of a problem at a station; open until a manager resolves it."""
 
     __tablename__ = "report"
-    __table_args__ = (sa.Index("ix_report_station_open", "station_id", "resolved_at"),)
+    __table_args__ = (
+        sa.Index("ix_report_station_open", "station_id", "resolved_at"),
+        # For Last-Modified (changes.data_version): when reports last came or went.
+        sa.Index("ix_report_created_at", "created_at"),
+        sa.Index("ix_report_resolved_at", "resolved_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     station_id: Mapped[int] = mapped_column(sa.ForeignKey("station.id", ondelete="CASCADE"))
@@ -172,3 +198,19 @@ class Upload(db.Model):
     crs: Mapped[str] = mapped_column(sa.String(10))
     content: Mapped[bytes] = mapped_column(sa.LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(db.Model):
+    """A partner's API key: stored as a SHA-256 of the token, with a short prefix to tell it by."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    prefix: Mapped[str] = mapped_column(sa.String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    per_minute: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    request_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -2,8 +2,11 @@
 
 from functools import cache
 
+from . import openapi_partner
+from .changes import LIVE_FIELDS
 from .datum import DATUMS
 from .models import AMENITIES, KINDS, REPORT_REASONS, STATUSES
+from .params import BBOX_PATTERN
 from .reports import MAX_TEXT_LENGTH
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -262,6 +265,11 @@ def _report_operation():
 @cache
 def openapi_document():
     """The OpenAPI 3.1 document (built once)."""
+    return openapi_partner.extend(_base_document(), live_fields=LIVE_FIELDS)
+
+
+def _base_document():
+    """The station endpoints; openapi_partner adds keys, limits, caching, the feed and more."""
     station_ref = {"$ref": "#/components/schemas/Station"}
     nearest = {
         "summary": "The nearest stations to a position",
@@ -352,8 +360,9 @@ def openapi_document():
         "parameters": [
             _param(
                 "bbox",
-                "min_lng,min_lat,max_lng,max_lat in the coord datum; all stations when absent.",
-                {"type": "string", "maxLength": 1000},
+                "min_lng,min_lat,max_lng,max_lat in the coord datum, plain decimals, each "
+                "minimum not above its maximum; all stations when absent.",
+                {"type": "string", "maxLength": 1000, "pattern": BBOX_PATTERN},
             ),
             _COORD,
             _FORMAT,

@@ -7,6 +7,10 @@ from .problems import BadRequest
 
 MAX_VALUE_LENGTH = 1000
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+# Plain decimals within range (the OpenAPI document publishes the same pattern).
+_LNG = r"-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?)"
+_LAT = r"-?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?)"
+BBOX_PATTERN = f"^{_LNG},{_LAT},{_LNG},{_LAT}$"
 
 
 class QueryArgs:
@@ -36,6 +40,14 @@ class QueryArgs:
                 self.errors[name] = "must not be empty"
             return None
         return value.strip()
+
+    def text(self, name, *, max_length):
+        """Stripped text of at most max_length characters."""
+        raw = self._raw(name, False)
+        if raw is not None and len(raw) > max_length:
+            self.errors[name] = f"must be at most {max_length} characters"
+            return None
+        return raw
 
     def number(self, name, *, low, high, required=False, default=None):
         """A finite number in [low, high]."""
@@ -91,15 +103,11 @@ class QueryArgs:
         raw = self._raw(name, False)
         if raw is None:
             return None
-        try:
-            box = tuple(float(part) for part in raw.split(","))
-        except ValueError:
-            box = ()
-        valid = len(box) == 4 and all(isfinite(v) for v in box)
-        if not valid or not (-180 <= box[0] <= box[2] <= 180 and -90 <= box[1] <= box[3] <= 90):
+        box = tuple(float(part) for part in raw.split(",")) if re.match(BBOX_PATTERN, raw) else ()
+        if not box or not (box[0] <= box[2] and box[1] <= box[3]):
             self.errors[name] = (
-                "must be min_lng,min_lat,max_lng,max_lat: four numbers, longitudes -180 to 180 "
-                "and latitudes -90 to 90, each minimum not above its maximum"
+                "must be min_lng,min_lat,max_lng,max_lat: four plain decimals, longitudes -180 "
+                "to 180 and latitudes -90 to 90, each minimum not above its maximum"
             )
             return None
         return box

@@ -15,6 +15,8 @@ from stations.db import db
 from stations.limits import limiter
 
 BACKENDS = ("sqlite", "postgis")
+# API limits stay on (in memory), but high enough for any test that is not about them.
+UNLIMITED_API = {"RATELIMIT_STORAGE_URI": "memory://", "API_LIMIT_PER_IP": "1000000 per minute"}
 DEFAULT_POSTGIS_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/stations_test"
 
 
@@ -39,11 +41,13 @@ def _postgis_url(suffix):
         admin.dispose()
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        connection.exec_driver_sql(
-            "DROP TABLE IF EXISTS upload, report, audit_entry, station_manager, account, "
-            "station, alembic_version CASCADE"
-        )
-        connection.exec_driver_sql("DROP TABLE IF EXISTS station_rtree")
+        # Every table the migrations made (whatever branch added it), but PostGIS's own.
+        tables = connection.exec_driver_sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'spatial_ref_sys'"
+        ).scalars()
+        for table in list(tables):
+            connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
     engine.dispose()
     return url.render_as_string(hide_password=False)
 
@@ -55,7 +59,7 @@ def _database(backend, tmp_path_factory, suffix, with_sample):
     else:
         url = _postgis_url(suffix)
     # A cheap password hash keeps the many logins of the tests fast; production uses scrypt.
-    config = {"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
+    config = {"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"} | UNLIMITED_API
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url} | config)
 
     @app.teardown_request
@@ -145,7 +149,7 @@ def empty_live_server(request, tmp_path_factory):
     else:
         url = _postgis_url("_live")
     config = {"SQLALCHEMY_DATABASE_URI": url, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
-    app = create_app(config)
+    app = create_app(config | UNLIMITED_API)
     with app.app_context():
         upgrade()
     server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -1,13 +1,13 @@
 """A temporary closure ends by itself after its last day, in the API and the nearest search."""
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from support import make_station, post
 
 from stations import api, geo, manage
 from stations.db import db
-from stations.hours import SHENZHEN_TZ
+from stations.hours import SHENZHEN_TZ, local_date, local_now
 from stations.models import Report
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=SHENZHEN_TZ)  # a Friday noon in Shenzhen
@@ -95,3 +95,21 @@ def test_a_closure_confirmed_by_a_rider_report_has_no_old_end_date(browsers, wor
     item = client.get(f"/api/v1/stations/{world.a.id}").get_json()["data"]
     closure = (item["status"], item["closed_reason"], item["closed_until"], item["open_now"])
     assert closure == ("temporarily_closed", "还是关着", None, False)
+
+
+
+def test_a_closure_that_ended_moves_last_modified(client, monkeypatch):
+    """Caches must see a closure end by itself: Last-Modified is no older than its end."""
+    now = local_now() + timedelta(days=2)
+    monkeypatch.setattr(api, "local_now", lambda: now)
+    station = make_station(
+        "LM",
+        opening_hours="24/7",
+        status="temporarily_closed",
+        closed_until=local_date(now) - timedelta(days=1),
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    response = client.get(f"/api/v1/stations/{station.id}")
+    assert response.get_json()["data"]["status"] == "open"
+    reopened = datetime.combine(local_date(now), datetime.min.time(), SHENZHEN_TZ)
+    assert response.last_modified >= reopened

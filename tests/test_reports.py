@@ -142,6 +142,6 @@ def test_the_api_documents_reports(app):
         "wrong_location",
         "other",
     ]
-    assert set(operation["responses"]) == {"201", "400", "404", "429"}
+    assert set(operation["responses"]) == {"201", "400", "401", "404", "429"}  # 401: a bad key
     station = document["components"]["schemas"]["Station"]
     assert {"open_reports", "closed_reason", "closed_until"} <= set(station["required"])

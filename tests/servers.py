@@ -1,0 +1,59 @@
+"""Real app servers for the tests that need them: gunicorn on free 127.0.0.1 ports."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def app_environment(**settings):
+    """The environment for an app process: ours, less what changes its behaviour, plus these."""
+    unset = ("FLASK_ENV", "FLASK_DEBUG", "REDIS_URL", "RATELIMIT_ENABLED", "CORS_ORIGINS")
+    return {k: v for k, v in os.environ.items() if k not in unset} | settings
+
+
+@contextmanager
+def gunicorn(env, log_path=None):
+    """One gunicorn (one worker) serving app:app; its base URL, once /api/v1/health answers."""
+    port = free_port()
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    command = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "app:app"]
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + "/api/v1/health", server)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGINT)  # quick shutdown
+        server.wait(timeout=10)
+        if log_path:
+            log.close()
+
+
+def wait_for(url, process, timeout_s=30):
+    """Return once url answers; fail if the process exits or it takes too long."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer")

@@ -1,0 +1,238 @@
+"""Fair limits: per key, per IP, shared through Redis by two servers, and alive without Redis."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import redis
+from flask_migrate import upgrade
+from servers import app_environment, free_port, gunicorn
+
+from stations import create_app, env_flag, keys
+from stations.db import db
+from stations.limits import limiter
+
+STATION = "/api/v1/stations/1"
+OPENAPI = "/api/v1/openapi.json"
+LIST = "/api/v1/stations?per_page=1"
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+
+
+@pytest.fixture
+def fresh_counts(sample_app):
+    """Every test starts with no requests counted and no key use pending."""
+    limiter.reset()
+    sample_app.extensions["stations.key_usage"] = keys._Usage()
+
+
+def from_ip(client, ip):
+    """GET helper for one client address."""
+    return lambda path=STATION, **kw: client.get(path, environ_base={"REMOTE_ADDR": ip}, **kw)
+
+
+@pytest.mark.usefixtures("fresh_counts")
+def test_anonymous_callers_are_limited_per_ip(sample_app, client, monkeypatch):
+    monkeypatch.setitem(sample_app.config, "API_LIMIT_PER_IP", "3 per minute")
+    get = from_ip(client, "203.0.113.7")
+    remaining = [get().headers["RateLimit-Remaining"] for _ in range(3)]
+    assert remaining == ["2", "1", "0"]
+    refused = get()
+    assert refused.status_code == 429
+    assert refused.mimetype == "application/problem+json"
+    body = refused.get_json()
+    assert body["title"] == "Too Many Requests" and "your IP address" in body["detail"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["RateLimit-Limit"] == "3"
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    assert 0 <= int(refused.headers["RateLimit-Reset"]) <= 60
+    assert refused.headers["RateLimit-Policy"] == "3;w=60"
+    assert from_ip(client, "203.0.113.8")().status_code == 200  # another address
+    assert get("/api/v1/health").status_code == 200  # the liveness probe is never limited
+
+
+@pytest.mark.usefixtures("fresh_counts")
+def test_each_key_has_its_own_limit(sample_app, client, monkeypatch):
+    monkeypatch.setitem(sample_app.config, "API_LIMIT_PER_IP", "1 per minute")
+    key, token = keys.create_key("small partner", per_minute=2)
+    _, other = keys.create_key("big partner", per_minute=50)
+    get = from_ip(client, "198.51.100.1")
+    assert [get(headers={"X-API-Key": token}).status_code for _ in range(3)] == [200, 200, 429]
+    refused = get(headers={"X-API-Key": token})
+    assert key.prefix in refused.get_json()["detail"] and "Retry-After" in refused.headers
+    # The same address: another key, and no key at all, have their own counts.
+    assert get(headers={"Authorization": f"Bearer {other}"}).headers["RateLimit-Limit"] == "50"
+    assert get().status_code == 200
+    assert get().status_code == 429
+
+
+@pytest.mark.usefixtures("fresh_counts")
+def test_unknown_keys_count_against_the_address(sample_app, client, monkeypatch):
+    monkeypatch.setitem(sample_app.config, "API_LIMIT_PER_IP", "2 per minute")
+    get = from_ip(client, "198.51.100.9")
+    statuses = [get(headers={"X-API-Key": f"rsk_guess{n}"}).status_code for n in range(3)]
+    assert statuses == [401, 401, 429]
+
+
+@pytest.mark.usefixtures("fresh_counts")
+def test_preflight_is_not_counted(sample_app, client, monkeypatch):
+    monkeypatch.setitem(sample_app.config, "API_LIMIT_PER_IP", "1 per minute")
+    preflight = {"Origin": "https://partner.example", "Access-Control-Request-Method": "GET"}
+    for _ in range(3):
+        response = client.options(STATION, headers=preflight)
+        assert response.status_code == 200 and "RateLimit-Limit" not in response.headers
+    assert client.get(STATION).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("false", False),
+        ("FALSE", False),
+        ("0", False),
+        ("off", False),
+        ("no", False),
+        ("true", True),
+        ("1", True),
+        ("", True),
+    ],
+)
+def test_ratelimit_enabled_is_read_from_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("RATELIMIT_ENABLED", value)
+    assert env_flag("RATELIMIT_ENABLED", default=True) is expected
+
+
+# Real servers and a real Redis.
+
+
+def fetch(url, headers=None):
+    """(status, headers) of a GET, errors included."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as reply:
+            return reply.status, reply.headers
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers
+
+
+def redis_or_skip(url):
+    """A client for the test Redis, with this app's counters cleared; skips if none answers."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Redis at {url}; set TEST_REDIS_URL")
+    for name in client.scan_iter("LIMITS:LIMITER/stations/*"):
+        client.delete(name)
+    return client
+
+
+@pytest.fixture(params=["sqlite", "postgis"])
+def server_database(request, tmp_path):
+    """A migrated database with one API key (5 a minute) that app servers can share; (url, key)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/servers.sqlite"
+    else:
+        from conftest import _postgis_url
+
+        url = _postgis_url("_servers")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_STORAGE_URI": "memory://"})
+    with app.app_context():
+        upgrade()
+        _, token = keys.create_key("shared partner", per_minute=5)
+        db.session.remove()
+        db.engine.dispose()
+    return url, token
+
+
+@pytest.fixture
+def two_servers(server_database, tmp_path):
+    """Two gunicorn servers on one database and one Redis; their base URLs and the key."""
+    url, token = server_database
+    redis_or_skip(TEST_REDIS_URL)
+    env = app_environment(
+        DATABASE_URL=url, REDIS_URL=TEST_REDIS_URL, API_LIMIT_PER_IP="4 per minute"
+    )
+    with (
+        gunicorn(env, tmp_path / "first.log") as first,
+        gunicorn(env, tmp_path / "second.log") as second,
+    ):
+        yield (first, second), token
+
+
+def test_two_servers_share_one_limit_in_redis(two_servers):
+    (first, second), token = two_servers
+    key = {"X-API-Key": token}
+    statuses = [fetch(base + LIST, key)[0] for base in (first, second) * 3]
+    assert statuses == [200, 200, 200, 200, 200, 429]
+    assert fetch(first + LIST, key)[0] == 429
+    anonymous = [fetch(base + LIST)[0] for base in (first, second, first, second, second)]
+    assert anonymous == [200, 200, 200, 200, 429]
+    status, headers = fetch(second + LIST)
+    assert status == 429 and int(headers["Retry-After"]) >= 1
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of this test's own, on a free port: (url, stop, start)."""
+    if not shutil.which("redis-server"):
+        if os.environ.get("CI"):
+            raise AssertionError("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no"]
+    process = {}
+
+    def start():
+        process["p"] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop():
+        process["p"].terminate()
+        process["p"].wait(timeout=10)
+
+    start()
+    yield f"redis://127.0.0.1:{port}/0", stop, start
+    if process["p"].poll() is None:
+        stop()
+
+
+def test_limits_can_be_switched_off(server_database):
+    url, _ = server_database
+    env = app_environment(DATABASE_URL=url, RATELIMIT_ENABLED="false", API_LIMIT_PER_IP="1/minute")
+    with gunicorn(env) as base:
+        for _ in range(3):
+            status, headers = fetch(base + LIST)
+            assert status == 200 and "RateLimit-Limit" not in headers
+        assert fetch(base + LIST, {"X-API-Key": "rsk_unknown"})[0] == 401  # keys still checked
+
+
+def test_the_api_keeps_answering_when_redis_goes_away(server_database, own_redis, tmp_path):
+    url, _ = server_database
+    redis_url, stop_redis, start_redis = own_redis
+    env = app_environment(DATABASE_URL=url, REDIS_URL=redis_url, API_LIMIT_PER_IP="3 per minute")
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(env, log) as base:
+        assert [fetch(base + LIST)[1]["RateLimit-Remaining"] for _ in range(2)] == ["2", "1"]
+        assert list(redis.Redis.from_url(redis_url).scan_iter("LIMITS:*"))  # counted in Redis
+        stop_redis()
+        started = time.monotonic()
+        statuses = [fetch(base + LIST)[0] for _ in range(4)]
+        assert time.monotonic() - started < 2, "a dead Redis must not slow every request"
+        assert statuses == [200, 200, 200, 429]  # counted in the worker's memory meanwhile
+        assert "Rate limit storage unreachable" in log.read_text()
+        start_redis()
+        time.sleep(1.2)  # Flask-Limiter tries the storage again after a pause
+        assert fetch(base + LIST)[1]["RateLimit-Remaining"] == "2"  # in Redis again, from zero
+        assert list(redis.Redis.from_url(redis_url).scan_iter("LIMITS:*"))
