@@ -40,7 +40,8 @@ HEADERS = {
         "schema": {"type": "string", "pattern": "^[0-9]+$"},
     },
     "RateLimit-Reset": {
-        "description": "Seconds until the current window ends.",
+        "description": "Seconds until the count goes down, so that more requests fit again "
+        "(the limit is counted over a sliding window of RateLimit-Policy's w seconds).",
         "schema": {"type": "string", "pattern": "^[0-9]+$"},
     },
     "RateLimit-Policy": {

@@ -127,7 +127,7 @@ def redis_or_skip(url):
         if os.environ.get("CI"):
             raise
         pytest.skip(f"no Redis at {url}; set TEST_REDIS_URL")
-    for name in client.scan_iter("LIMITS:LIMITER/stations/*"):
+    for name in client.scan_iter("LIMITS:*LIMITER/stations/*"):
         client.delete(name)
     return client
 
