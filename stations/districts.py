@@ -6,14 +6,14 @@ from functools import cache
 from math import cos, radians
 
 import shapely
-from pyproj import Geod
 from shapely.geometry import shape
+
+from .geo import distances_m
 
 DISTRICTS_PATH = os.path.join(os.path.dirname(__file__), "data", "districts.geojson")
 # The polygons are land only and simplified (~3 m): a pier or seawall just off them still counts.
 NEAR_M = 200.0
 _METRES_PER_DEGREE = 111_320.0
-_GEOD = Geod(ellps="WGS84")
 
 
 @cache
@@ -44,7 +44,7 @@ def district_at(*, lat, lng):
     (from_lng, from_lat), (to_lng, to_lat) = shapely.shortest_line(
         point, tree.geometries[index]
     ).coords
-    _, _, distance_m = _GEOD.inv(from_lng, from_lat, to_lng, to_lat)
+    [distance_m] = distances_m(lat=from_lat, lng=from_lng, lats=[to_lat], lngs=[to_lng])
     return names[index] if distance_m <= NEAR_M else None
 
 
