@@ -6,6 +6,8 @@ from flask import Flask
 from flask_compress import Compress
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import web
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -47,8 +49,7 @@ def create_app(test_config=None):
         # flask-compress leaves a streamed file (send_file) open; assets.py gzips its own files.
         COMPRESS_STREAMS=False,
     )
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json = web.JSONProvider(app)
     if test_config is not None:
         app.config.update(test_config)
     if app.config["SECRET_KEY"] == "dev" and os.environ.get("FLASK_ENV") == "production":
@@ -76,7 +77,6 @@ def create_app(test_config=None):
         pages,
         problems,
         uploads,
-        web,
         webmap,
     )
 

@@ -62,9 +62,12 @@ def _position(form, station=None):
     return lat, lng
 
 
+_NAMED = (Station.name, Station.external_id)
+
+
 def _nearby(lat, lng, station=None):
     """Other stations within NEARBY_M metres: maybe the same station entered twice."""
-    found = nearest_stations(lat=lat, lng=lng, limit=5, radius_m=NEARBY_M)
+    found = nearest_stations(lat=lat, lng=lng, limit=5, radius_m=NEARBY_M, also=_NAMED)
     return [(row, d) for row, d in found if station is None or row.id != station.id]
 
 

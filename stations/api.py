@@ -1,60 +1,24 @@
 """The JSON API under /api/v1: nearest stations, one station, stations in a box, rider reports."""
 
-from operator import attrgetter
-
 from flask import Blueprint, abort, jsonify, request
 
 from . import datum
 from .changes import data_version
 from .db import db
 from .geo import nearest_stations, stations_in_bbox
-from .hours import effective_status, local_now, open_state_at, open_state_since
+from .hours import local_now, open_state_since
+from .items import station_feature, station_items, station_json
 from .limits import configured, limiter
 from .models import AMENITIES, KINDS, REPORT_REASONS, Station
 from .openapi import openapi_document
 from .params import QueryArgs
 from .problems import BadRequest
-from .reports import MAX_TEXT_LENGTH, create_report, open_report_counts
+from .reports import MAX_TEXT_LENGTH, OPEN_REPORTS, create_report, open_report_counts
 from .web import cacheable
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 GEOJSON = "application/geo+json"
-_amenities_of = attrgetter(*AMENITIES)
-
-
-def station_json(row, *, coord, now, open_reports):
-    """The public fields of a station row, its position given in `coord`.
-
-    `open_reports` is its number of open rider reports (see reports.open_report_counts).
-    The status is the one in force `now`: a temporary closure past its end date is over.
-    """
-    lat, lng = datum.from_wgs84(coord, lat=row.lat, lng=row.lng)
-    status = effective_status(status=row.status, closed_until=row.closed_until, at=now)
-    open_now, next_change = open_state_at(hours=row.opening_hours, status=status, at=now)
-    closure = status == "temporarily_closed"
-    return {
-        "id": row.id,
-        "external_id": row.external_id,
-        "name": row.name,
-        "kind": row.kind,
-        "lat": round(lat, 7),
-        "lng": round(lng, 7),
-        "address": row.address,
-        "district": row.district,
-        "phone": row.phone,
-        "amenities": dict(zip(AMENITIES, _amenities_of(row), strict=True)),
-        "opening_hours": row.opening_hours,
-        "open_now": open_now,
-        "next_change_at": _iso(next_change),
-        "status": status,
-        "closed_reason": row.closed_reason if closure else None,
-        "closed_until": row.closed_until.isoformat() if closure and row.closed_until else None,
-        "open_reports": open_reports,
-        "verified_at": _iso(row.verified_at),
-        "updated_at": _iso(row.updated_at),
-        "is_sample": row.is_sample,
-    }
 
 
 def _last_modified(rows, *, data_since, now):
@@ -66,17 +30,6 @@ def _last_modified(rows, *, data_since, now):
         for r in rows
     ]
     return max([data_since, *(moment for moment in moments if moment is not None)])
-
-
-def _iso(moment):
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
-def station_feature(item):
-    """A station item as a GeoJSON Feature (RFC 7946: WGS-84, [lng, lat])."""
-    properties = {k: v for k, v in item.items() if k not in ("lat", "lng")}
-    point = {"type": "Point", "coordinates": [item["lng"], item["lat"]]}
-    return {"type": "Feature", "id": item["id"], "geometry": point, "properties": properties}
 
 
 def _wants_geojson(args):
@@ -131,13 +84,12 @@ def nearest():
         amenities=amenities,
         open_now_at=now if open_now else None,
         open_24_7=open_24_7,
+        also=(OPEN_REPORTS,),
     )
-    reports = open_report_counts(row.id for row, _distance in found)
-    data = [
-        station_json(row, coord=coord, now=now, open_reports=reports.get(row.id, 0))
-        | {"distance_m": round(distance, 1)}
-        for row, distance in found
-    ]
+    distances = {row.id: distance for row, distance in found}
+    data = station_items([row for row, _distance in found], coord=coord, now=now)
+    for item in data:
+        item["distance_m"] = round(distances[item["id"]], 1)
     # An ETag only: positions vary too much for dates to pay for the query they cost.
     return cacheable(jsonify(data=data, count=len(data), coord=coord), last_modified=None)
 

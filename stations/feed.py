@@ -7,10 +7,10 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import datum
-from .api import station_feature, station_json
 from .changes import LIVE_FIELDS, CursorAhead, changes_since, data_version, parse_since
 from .db import db
 from .hours import local_now
+from .items import station_feature, station_json
 from .models import AMENITIES, Station
 from .params import QueryArgs
 from .problems import problem

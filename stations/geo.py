@@ -29,6 +29,12 @@ _RTREE = sa.table(
     sa.column("max_lat"),
 )
 _STATION = Station.__table__
+# What a search reads of each station: enough to rank and filter it, and to tell whether this
+# process has its other fields already (change_seq; see items.py).
+_SEARCHED = tuple(
+    _STATION.c[name]
+    for name in ("id", "change_seq", "lat", "lng", "opening_hours", "status", "closed_until")
+)
 _FIRST_RADIUS_M = 4000.0
 _SPARE_ROWS = 8
 _BOX_NAMES = ("min_lng", "min_lat", "max_lng", "max_lat")
@@ -95,17 +101,28 @@ def _is_open(row, open_now_at):
 
 
 def nearest_stations(
-    *, lat, lng, limit, radius_m=None, kinds=(), amenities=(), open_now_at=None, open_24_7=False
+    *,
+    lat,
+    lng,
+    limit,
+    radius_m=None,
+    kinds=(),
+    amenities=(),
+    open_now_at=None,
+    open_24_7=False,
+    also=(),
 ):
     """The `limit` nearest matching stations as (row, distance_m), nearest first.
 
+    A row holds id, change_seq, lat, lng, opening_hours, status and closed_until, and the
+    columns in `also` (the same objects each time: the statements are built once for them).
     `open_now_at` (a datetime) keeps only stations open at that instant; None keeps all.
     `open_24_7` keeps only open stations whose hours are exactly "24/7".
     A temporary closure counts until the end of its `closed_until` day (Shenzhen time).
     """
     filters = (tuple(kinds), tuple(amenities), open_now_at is not None, open_24_7)
     today = local_date(open_now_at or local_now())
-    search = (lat, lng, limit, radius_m, filters, open_now_at, today)
+    search = (lat, lng, limit, radius_m, filters, tuple(also), open_now_at, today)
     if db.session.get_bind().dialect.name == "postgresql":
         return _nearest_postgis(*search)
     return _nearest_sqlite(*search)
@@ -131,7 +148,7 @@ def _walk(fetch, limit, open_now_at):
 
 
 @lru_cache(maxsize=512)
-def _postgis_query(filters, within_radius):
+def _postgis_query(filters, also, within_radius):
     """KNN through the GiST index (`<->`), with the spheroid distance; built once per filter set."""
     point = sa.func.ST_SetSRID(
         sa.func.ST_MakePoint(
@@ -139,7 +156,8 @@ def _postgis_query(filters, within_radius):
         ),
         4326,
     ).cast(Geography)
-    query = sa.select(_STATION, sa.func.ST_Distance(_POSITION, point).label("distance_m"))
+    distance = sa.func.ST_Distance(_POSITION, point).label("distance_m")
+    query = sa.select(*_SEARCHED, *also, distance)
     query = query.where(*_station_filters(*filters))
     if within_radius:
         query = query.where(sa.func.ST_DWithin(_POSITION, point, sa.bindparam("radius_m")))
@@ -147,9 +165,9 @@ def _postgis_query(filters, within_radius):
     return query.limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
 
 
-def _nearest_postgis(lat, lng, limit, radius_m, filters, open_now_at, today):
+def _nearest_postgis(lat, lng, limit, radius_m, filters, also, open_now_at, today):
     """Candidates in `<->` (sphere) order, re-ranked by the spheroid distance."""
-    query = _postgis_query(filters, radius_m is not None)
+    query = _postgis_query(filters, also, radius_m is not None)
     connection = db.session.connection()
     params = {"lat": lat, "lng": lng, "radius_m": radius_m, "today": today}
 
@@ -161,7 +179,7 @@ def _nearest_postgis(lat, lng, limit, radius_m, filters, open_now_at, today):
 
 
 @lru_cache(maxsize=512)
-def _sqlite_query(filters):
+def _sqlite_query(filters, also):
     """Matching stations inside a box (R*Tree), in equirectangular distance order; built once.
 
     The sort runs on ids and R*Tree coordinates alone; full rows are read only for the batch.
@@ -185,15 +203,15 @@ def _sqlite_query(filters):
         candidates.order_by(rough).limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
     ).subquery()
     return (
-        sa.select(_STATION)
+        sa.select(*_SEARCHED, *also)
         .join(candidates, candidates.c.id == _STATION.c.id)
         .order_by(candidates.c.rough)
     )
 
 
-def _nearest_sqlite(lat, lng, limit, radius_m, filters, open_now_at, today):
+def _nearest_sqlite(lat, lng, limit, radius_m, filters, also, open_now_at, today):
     """Candidates from the R*Tree in a box that grows until it surely holds the nearest."""
-    query = _sqlite_query(filters)
+    query = _sqlite_query(filters, also)
     connection = db.session.connection()
     params = {"lat": lat, "lng": lng, "lng_scale": cos(radians(lat)) ** 2, "today": today}
 

@@ -46,25 +46,46 @@ def effective_status(*, status, closed_until, at):
 def is_open_at(*, hours, status, at, closed_until=None):
     """True or False, or None where the hours are unknown; closed stations are never open
     (a temporary closure only until the end of its `closed_until` day)."""
-    status = effective_status(status=status, closed_until=closed_until, at=at)
-    if status != "open":
-        return False
-    if not hours:
-        return None
-    state, _comment = parse_hours(hours).state(at.astimezone(SHENZHEN_TZ))
-    if state == opening_hours.State.UNKNOWN:
-        return None
-    return state == opening_hours.State.OPEN
+    return open_state_at(hours=hours, status=status, at=at, closed_until=closed_until)[0]
 
 
 def open_state_at(*, hours, status, at, closed_until=None):
     """(open now, when that next changes): is_open_at, and when a station in service next opens
     or closes (Shenzhen time; None if never, or if the hours are unknown)."""
     status = effective_status(status=status, closed_until=closed_until, at=at)
-    open_now = is_open_at(hours=hours, status=status, at=at)
-    if status != "open" or open_now is None:
-        return open_now, None
-    return open_now, parse_hours(hours).next_change(at.astimezone(SHENZHEN_TZ))
+    if status != "open":
+        return False, None
+    if not hours:
+        return None, None
+    return _hours_state(hours, at)
+
+
+# hours -> (from, until, open now, next change): one evaluation serves every request until the
+# state changes, and a city has few distinct opening_hours (a rider's list repeats them).
+_STATES = {}
+_STATES_MAX = 4096
+_STATE_HELD_AT_MOST = timedelta(days=1)
+
+
+def _hours_state(hours, at):
+    """(open, next change) by the hours alone: True, False, or None (unknown, no next change)."""
+    held = _STATES.get(hours)
+    if held is not None and held[0] <= at < held[1]:
+        return held[2], held[3]
+    local = at.astimezone(SHENZHEN_TZ)
+    rules = parse_hours(hours)
+    state, _comment = rules.state(local)
+    next_change = rules.next_change(local)
+    if state == opening_hours.State.UNKNOWN:
+        answer = (None, None)
+    else:
+        answer = (state == opening_hours.State.OPEN, next_change)
+    # The state holds until its next change; "never changes" is re-checked daily all the same.
+    until = min(next_change or at + _STATE_HELD_AT_MOST, at + _STATE_HELD_AT_MOST)
+    if len(_STATES) >= _STATES_MAX:
+        _STATES.clear()
+    _STATES[hours] = (at, until, *answer)
+    return answer
 
 
 def open_state_since(*, hours, status, at, closed_until=None):

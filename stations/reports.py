@@ -4,7 +4,7 @@ import sqlalchemy as sa
 
 from .audit import apply_changes
 from .db import db, utcnow
-from .models import Report
+from .models import Report, Station
 
 MAX_TEXT_LENGTH = 200
 # What resolving a report may change at the station: the fixes a manager can choose from.
@@ -33,6 +33,15 @@ _OPEN_COUNTS = (
         _REPORT.c.resolved_at.is_(None),
     )
     .group_by(_REPORT.c.station_id)
+)
+
+
+# The same count as a column of a query on stations (geo.nearest_stations(also=...)).
+OPEN_REPORTS = (
+    sa.select(sa.func.count())
+    .where(_REPORT.c.station_id == Station.__table__.c.id, _REPORT.c.resolved_at.is_(None))
+    .scalar_subquery()
+    .label("open_reports")
 )
 
 

@@ -4,7 +4,9 @@ CORS, and deprecation notices."""
 import os
 from datetime import UTC, datetime
 
+import orjson
 from flask import current_app, request
+from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 from werkzeug.http import http_date
 
@@ -44,6 +46,24 @@ COMPRESSED_TYPES = [
     "application/manifest+json",
     "image/svg+xml",
 ]
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON (UTF-8, keys in order, its own dates), written by orjson: several times faster.
+
+    Dates, datetimes and dataclasses go through Flask's `default`, as with the standard encoder;
+    an indented dump (debug mode) is left to the standard encoder.
+    """
+
+    sort_keys = False
+    ensure_ascii = False
+    _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+    _OPTIONS |= orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+    def dumps(self, obj, **kwargs):
+        if "indent" in kwargs:
+            return super().dumps(obj, **kwargs)
+        return orjson.dumps(obj, default=self.default, option=self._OPTIONS).decode()
 
 
 def cacheable(response, *, last_modified, cache_control=REVALIDATE, etag=None):

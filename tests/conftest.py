@@ -12,6 +12,7 @@ from werkzeug.serving import make_server
 
 from stations import create_app
 from stations.db import db
+from stations.items import forget_stored
 from stations.limits import limiter
 
 BACKENDS = ("sqlite", "postgis")
@@ -99,6 +100,7 @@ def _in_rollback(app):
         transaction = connection.begin()
         db.engines[None] = connection
         limiter.reset()  # rate-limit counts are per test too
+        forget_stored()  # station items are remembered by change numbers, which roll back too
         try:
             yield app
         finally:

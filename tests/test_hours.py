@@ -1,8 +1,10 @@
 """Open now, in Shenzhen time, at fixed instants."""
 
-from datetime import UTC, date, datetime
+import random
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from opening_hours import State
 
 from stations.hours import SHENZHEN_TZ, effective_status, is_open_at, open_state_at, parse_hours
 
@@ -114,3 +116,27 @@ def test_after_a_closure_the_hours_decide():
     assert is_open_at(hours=None, at=shenzhen(2026, 11, 27, 9, 0), **after) is None
     next_change = open_state_at(hours=hours, at=shenzhen(2026, 11, 27, 7, 0), **after)[1]
     assert next_change == shenzhen(2026, 11, 27, 8, 0)
+
+
+@pytest.mark.parametrize(
+    "hours",
+    [
+        "Mo-Su 08:00-20:00",
+        "Mo-Su 10:00-02:00",
+        "Mo-Fr 09:00-18:00; Sa,Su 10:00-17:00",
+        "Mo-Su 09:00-12:00,14:00-21:00; We off",
+        "Mo-Su 08:00-20:00; Sa 12:00-14:00 unknown",
+        "24/7",
+    ],
+)
+def test_remembered_states_match_a_fresh_evaluation_at_any_instant(hours):
+    # open_state_at remembers a state until its next change: asked at instants out of order
+    # (a week, every 7 minutes, shuffled), it must answer as the parser itself does.
+    rules = parse_hours(hours)
+    instants = [shenzhen(2026, 11, 23) + timedelta(minutes=7 * i) for i in range(1440)]
+    random.Random(hours).shuffle(instants)
+    for at in instants:
+        state, _comment = rules.state(at)
+        fresh = None if state == State.UNKNOWN else state == State.OPEN
+        next_change = rules.next_change(at) if fresh is not None else None
+        assert open_state_at(hours=hours, status="open", at=at) == (fresh, next_change), at

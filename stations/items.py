@@ -1,0 +1,114 @@
+"""Stations as the API shows them: the stored fields, kept per process, and the live ones.
+
+The stored fields of a station's item (name, amenities, dates...) change only with the station,
+and every change gives it a new change_seq (see changes.py). So each process works them out once
+and reuses them while a search row brings the same change_seq. The live fields (the position in
+the asked datum, the status in force, open now, open reports) are worked out for every answer.
+Only read-only requests fill the store, so what it keeps was committed.
+"""
+
+from operator import attrgetter
+
+import sqlalchemy as sa
+
+from . import datum
+from .db import db
+from .hours import effective_status, open_state_at
+from .models import AMENITIES, Station
+
+_STATION = Station.__table__
+_amenities_of = attrgetter(*AMENITIES)
+# station id -> (its change_seq, its stored fields), for every station this process has shown.
+_stored = {}
+
+
+def station_json(row, *, coord, now, open_reports):
+    """The public fields of a station row (all its columns), its position given in `coord`.
+
+    `open_reports` is its number of open rider reports (see reports.open_report_counts).
+    The status is the one in force `now`: a temporary closure past its end date is over.
+    """
+    return _item(stored_fields(row), row, coord=coord, now=now, open_reports=open_reports)
+
+
+def station_items(rows, *, coord, now):
+    """station_json for search rows: id, change_seq, lat, lng, opening_hours, status,
+    closed_until and open_reports; the stored fields come from this process's store.
+
+    A station deleted since the search is left out.
+    """
+    stale = [row.id for row in rows if _stored.get(row.id, (None,))[0] != row.change_seq]
+    if stale:
+        _remember(stale)
+    return [
+        _item(_stored[row.id][1], row, coord=coord, now=now, open_reports=row.open_reports)
+        for row in rows
+        if row.id in _stored
+    ]
+
+
+def forget_stored():
+    """Empty the store (tests roll back changes, and with them change numbers)."""
+    _stored.clear()
+
+
+def _remember(station_ids):
+    """Work out the stored fields of these stations (of all stations, the first time)."""
+    query = sa.select(_STATION)
+    if _stored:
+        query = query.where(_STATION.c.id.in_(station_ids))
+    for row in db.session.execute(query):
+        _stored[row.id] = (row.change_seq, stored_fields(row))
+
+
+def stored_fields(row):
+    """The item's fields that change only with the station; the live ones are placeholders,
+    so that every item lists its fields in this order."""
+    return {
+        "id": row.id,
+        "external_id": row.external_id,
+        "name": row.name,
+        "kind": row.kind,
+        "lat": None,
+        "lng": None,
+        "address": row.address,
+        "district": row.district,
+        "phone": row.phone,
+        "amenities": dict(zip(AMENITIES, _amenities_of(row), strict=True)),
+        "opening_hours": row.opening_hours,
+        "open_now": None,
+        "next_change_at": None,
+        "status": row.status,
+        "closed_reason": row.closed_reason,
+        "closed_until": row.closed_until.isoformat() if row.closed_until else None,
+        "open_reports": 0,
+        "verified_at": iso(row.verified_at),
+        "updated_at": iso(row.updated_at),
+        "is_sample": row.is_sample,
+    }
+
+
+def _item(stored, row, *, coord, now, open_reports):
+    """The stored fields with the live ones worked out from the row at `now`."""
+    lat, lng = datum.from_wgs84(coord, lat=row.lat, lng=row.lng)
+    status = effective_status(status=row.status, closed_until=row.closed_until, at=now)
+    open_now, next_change = open_state_at(hours=row.opening_hours, status=status, at=now)
+    item = stored.copy()
+    item["lat"], item["lng"] = round(lat, 7), round(lng, 7)
+    item["open_now"], item["next_change_at"] = open_now, iso(next_change)
+    item["status"], item["open_reports"] = status, open_reports
+    if status != "temporarily_closed":
+        item["closed_reason"] = item["closed_until"] = None
+    return item
+
+
+def iso(moment):
+    """An ISO 8601 instant, in UTC written with a Z; None stays None."""
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def station_feature(item):
+    """A station item as a GeoJSON Feature (RFC 7946: WGS-84, [lng, lat])."""
+    properties = {k: v for k, v in item.items() if k not in ("lat", "lng")}
+    point = {"type": "Point", "coordinates": [item["lng"], item["lat"]]}
+    return {"type": "Feature", "id": item["id"], "geometry": point, "properties": properties}
