@@ -5,7 +5,8 @@ Distances are geodesic metres on the WGS-84 ellipsoid on both backends.
 """
 
 from functools import lru_cache
-from math import cos, radians
+from math import cos, pi, radians, sqrt
+from time import monotonic
 
 import numpy as np
 import sqlalchemy as sa
@@ -35,7 +36,10 @@ _SEARCHED = tuple(
     _STATION.c[name]
     for name in ("id", "change_seq", "lat", "lng", "opening_hours", "status", "closed_until")
 )
-_FIRST_RADIUS_M = 4000.0
+_FIRST_RADIUS_M = 4000.0  # with no stations to judge by
+_SPREAD_CHECKED_EVERY_S = 600.0
+# SQLite only: (when last measured, stations per square metre over their extent), per process.
+_spread = [float("-inf"), None]
 _SPARE_ROWS = 8
 _BOX_NAMES = ("min_lng", "min_lat", "max_lng", "max_lat")
 _WHOLE_EARTH = (-180.0, -90.0, 180.0, 90.0)
@@ -222,7 +226,8 @@ def _nearest_sqlite(lat, lng, limit, radius_m, filters, also, open_now_at, today
         )
         return list(zip(rows, dists, strict=True))
 
-    search_m = min(_FIRST_RADIUS_M, radius_m or _FIRST_RADIUS_M)
+    first_m = _first_radius_m(connection, wanted=8 * (limit + _SPARE_ROWS))
+    search_m = min(first_m, radius_m or first_m)
     while True:
         box = bbox_around(lat=lat, lng=lng, radius_m=search_m)
         params |= dict(zip(_BOX_NAMES, box, strict=True))
@@ -233,6 +238,32 @@ def _nearest_sqlite(lat, lng, limit, radius_m, filters, also, open_now_at, today
         search_m *= 4
         if radius_m is not None:
             search_m = min(search_m, radius_m)
+
+
+def _first_radius_m(connection, *, wanted):
+    """A first search radius that would hold about `wanted` stations were they spread evenly.
+
+    Only a guess to start from (the box grows until it surely holds the nearest): a dense
+    table needs a small box, or the R*Tree hands over thousands of candidates to sort; a
+    sparse one a large box, or the search takes several statements.
+    """
+    measured_at, per_m2 = _spread
+    if monotonic() - measured_at > _SPREAD_CHECKED_EVERY_S:
+        extent = sa.select(
+            sa.func.count(),
+            *(sa.func.min(_RTREE.c[name]) for name in ("min_lat", "min_lng")),
+            *(sa.func.max(_RTREE.c[name]) for name in ("max_lat", "max_lng")),
+        )
+        count, south, west, north, east = connection.execute(extent).one()
+        per_m2 = None
+        if count:
+            height_m = max(north - south, 0.01) * _METRES_PER_DEGREE_LAT_MIN
+            width_m = max(east - west, 0.01) * _METRES_PER_DEGREE_LNG_EQUATOR
+            per_m2 = count / (height_m * width_m * cos(radians((north + south) / 2)))
+        _spread[:] = [monotonic(), per_m2]
+    if per_m2 is None:
+        return _FIRST_RADIUS_M
+    return sqrt(wanted / (pi * per_m2))
 
 
 def stations_in_bbox(*, bbox, page, per_page):
