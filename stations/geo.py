@@ -40,7 +40,11 @@ _FIRST_RADIUS_M = 4000.0  # with no stations to judge by
 _SPREAD_CHECKED_EVERY_S = 600.0
 # SQLite only: (when last measured, stations per square metre over their extent), per process.
 _spread = [float("-inf"), None]
-_SPARE_ROWS = 8
+# R*Tree coordinates are 32-bit floats, rounded outwards: up to ~0.3 m off in Shenzhen.
+_RTREE_ROUNDING_M = 1.0
+# Geodesics on the WGS-84 ellipsoid are within 0.56 % of great circles on PostGIS's sphere
+# (radius 6,371,008.8 m: from 0.9944 times, meridians at the equator, to 1.0045).
+_SPHERE_CLOSER = 1 - 0.006
 _BOX_NAMES = ("min_lng", "min_lat", "max_lng", "max_lat")
 _WHOLE_EARTH = (-180.0, -90.0, 180.0, 90.0)
 _METRES_PER_DEGREE_LAT_MIN = 110_574.0
@@ -132,54 +136,66 @@ def nearest_stations(
     return _nearest_sqlite(*search)
 
 
-def _walk(fetch, limit, open_now_at):
-    """The `limit` nearest open-enough stations from batches of candidates in rough order.
+def _walk(fetch, *, batch, open_now_at, enough):
+    """Matching (row, exact distance_m) pairs, nearest first, from candidates in rough order.
 
-    `fetch(skip, batch)` gives (row, exact distance_m) pairs ordered by a cheap distance; a few
-    spare rows absorb the small differences between that order and the exact one.
+    `fetch(skip, batch)` gives (row, exact distance_m) pairs ordered by a cheap distance. The
+    walk reads batches (each twice the last) until one comes back short or
+    `enough(found, pairs)` says that no station still unread can be among the nearest.
     """
-    wanted, skip = limit + _SPARE_ROWS, 0
-    batch = wanted if open_now_at is None else wanted * 4
-    found = []
+    skip, found = 0, []
     while True:
         pairs = fetch(skip, batch)
         found += [(row, distance) for row, distance in pairs if _is_open(row, open_now_at)]
-        if len(pairs) < batch or len(found) >= wanted:
-            break
+        found.sort(key=lambda pair: pair[1])
+        if len(pairs) < batch or enough(found, pairs):
+            return found
         skip, batch = skip + batch, batch * 2
-    found.sort(key=lambda pair: pair[1])
-    return found[:wanted]
+
+
+def _fetch_with_distances(connection, query, params, *, lat, lng):
+    """A walk's fetch: rows of the query, each with its geodesic distance from (lat, lng)."""
+
+    def fetch(skip, batch):
+        rows = connection.execute(query, params | {"skip": skip, "batch": batch}).all()
+        lats, lngs = [row.lat for row in rows], [row.lng for row in rows]
+        return list(zip(rows, distances_m(lat=lat, lng=lng, lats=lats, lngs=lngs), strict=True))
+
+    return fetch
 
 
 @lru_cache(maxsize=512)
 def _postgis_query(filters, also, within_radius):
-    """KNN through the GiST index (`<->`), with the spheroid distance; built once per filter set."""
+    """KNN through the GiST index (`<->`, sphere metres); built once per filter set."""
     point = sa.func.ST_SetSRID(
         sa.func.ST_MakePoint(
             sa.bindparam("lng", type_=sa.Double), sa.bindparam("lat", type_=sa.Double)
         ),
         4326,
     ).cast(Geography)
-    distance = sa.func.ST_Distance(_POSITION, point).label("distance_m")
-    query = sa.select(*_SEARCHED, *also, distance)
+    sphere_m = _POSITION.op("<->", return_type=sa.Double)(point)
+    query = sa.select(*_SEARCHED, *also, sphere_m.label("sphere_m"))
     query = query.where(*_station_filters(*filters))
     if within_radius:
         query = query.where(sa.func.ST_DWithin(_POSITION, point, sa.bindparam("radius_m")))
-    query = query.order_by(_POSITION.op("<->")(point))
+    query = query.order_by(sphere_m)
     return query.limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
 
 
 def _nearest_postgis(lat, lng, limit, radius_m, filters, also, open_now_at, today):
-    """Candidates in `<->` (sphere) order, re-ranked by the spheroid distance."""
+    """Candidates in `<->` (sphere) order, ranked by the geodesic on the ellipsoid."""
     query = _postgis_query(filters, also, radius_m is not None)
-    connection = db.session.connection()
     params = {"lat": lat, "lng": lng, "radius_m": radius_m, "today": today}
+    fetch = _fetch_with_distances(db.session.connection(), query, params, lat=lat, lng=lng)
 
-    def fetch(skip, batch):
-        rows = connection.execute(query, params | {"skip": skip, "batch": batch}).all()
-        return [(row, row.distance_m) for row in rows]
+    def enough(found, pairs):
+        # Every unread station is at least as far on the sphere as the last one read, so at
+        # least _SPHERE_CLOSER times as far on the ellipsoid.
+        farthest_read_m = pairs[-1][0].sphere_m
+        return len(found) >= limit and found[limit - 1][1] <= farthest_read_m * _SPHERE_CLOSER
 
-    return _walk(fetch, limit, open_now_at)[:limit]
+    batch = _first_batch(limit, open_now_at)
+    return _walk(fetch, batch=batch, open_now_at=open_now_at, enough=enough)[:limit]
 
 
 @lru_cache(maxsize=512)
@@ -207,7 +223,7 @@ def _sqlite_query(filters, also):
         candidates.order_by(rough).limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
     ).subquery()
     return (
-        sa.select(*_SEARCHED, *also)
+        sa.select(*_SEARCHED, *also, candidates.c.rough)
         .join(candidates, candidates.c.id == _STATION.c.id)
         .order_by(candidates.c.rough)
     )
@@ -218,26 +234,51 @@ def _nearest_sqlite(lat, lng, limit, radius_m, filters, also, open_now_at, today
     query = _sqlite_query(filters, also)
     connection = db.session.connection()
     params = {"lat": lat, "lng": lng, "lng_scale": cos(radians(lat)) ** 2, "today": today}
-
-    def fetch(skip, batch):
-        rows = connection.execute(query, params | {"skip": skip, "batch": batch}).all()
-        dists = distances_m(
-            lat=lat, lng=lng, lats=[r.lat for r in rows], lngs=[r.lng for r in rows]
-        )
-        return list(zip(rows, dists, strict=True))
-
-    first_m = _first_radius_m(connection, wanted=8 * (limit + _SPARE_ROWS))
+    fetch = _fetch_with_distances(connection, query, params, lat=lat, lng=lng)
+    first_m = _first_radius_m(connection, wanted=8 * (limit + 2))
     search_m = min(first_m, radius_m or first_m)
     while True:
         box = bbox_around(lat=lat, lng=lng, radius_m=search_m)
         params |= dict(zip(_BOX_NAMES, box, strict=True))
+        enough = _settled_in_box(limit, _rough_metres_per_degree(lat, box))
+        pairs = _walk(
+            fetch, batch=_first_batch(limit, open_now_at), open_now_at=open_now_at, enough=enough
+        )
         # Every station within search_m lies in the box; beyond it, one outside could be nearer.
-        found = [pair for pair in _walk(fetch, limit, open_now_at) if pair[1] <= search_m]
+        found = [pair for pair in pairs if pair[1] <= search_m]
         if len(found) >= limit or search_m == radius_m or box == _WHOLE_EARTH:
             return found[:limit]
         search_m *= 4
         if radius_m is not None:
             search_m = min(search_m, radius_m)
+
+
+def _settled_in_box(limit, metres_per_degree):
+    """A walk's test: no station left in the box, unread, can be nearer than the limit-th found."""
+
+    def enough(found, pairs):
+        unread_m = metres_per_degree * sqrt(pairs[-1][0].rough) - _RTREE_ROUNDING_M
+        return len(found) >= limit and found[limit - 1][1] <= unread_m
+
+    return enough
+
+
+def _first_batch(limit, open_now_at):
+    """How many candidates to read first: a few more than asked, more when many may be shut."""
+    return (limit + 2) * (1 if open_now_at is None else 4)
+
+
+def _rough_metres_per_degree(lat, box):
+    """K such that a station in the box is at least K * sqrt(rough) metres away (rough: the
+    SQLite order, degrees squared with longitudes scaled by cos(lat)).
+
+    Along a meridian a degree is at least 110,574 m (the equator's); along a parallel, at the
+    box's latitude farthest from the equator, at least 111,319 m times its cosine. A geodesic
+    cuts a little across the parallel: 0.1 % off covers that for boxes far wider than a city.
+    """
+    farthest = min(max(abs(box[1]), abs(box[3])), 90.0)
+    along_parallel = _METRES_PER_DEGREE_LNG_EQUATOR * cos(radians(farthest)) / cos(radians(lat))
+    return min(_METRES_PER_DEGREE_LAT_MIN, along_parallel) * 0.999
 
 
 def _first_radius_m(connection, *, wanted):

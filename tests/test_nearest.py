@@ -7,6 +7,7 @@ from math import asin, cos, radians, sin, sqrt
 import pytest
 import sqlalchemy as sa
 from geographiclib.geodesic import Geodesic
+from support import make_station
 
 from stations import api
 from stations.db import db
@@ -134,3 +135,19 @@ def test_a_station_moved_is_found_at_its_new_place(client):
     db.session.commit()
     got = client.get(NEAREST, query_string={"lat": 22.21, "lng": 113.55, "limit": 1}).get_json()
     assert got["data"][0]["id"] == station.id and got["data"][0]["distance_m"] < 0.5
+
+
+def test_the_ellipsoid_decides_when_the_sphere_would_not(app):
+    # At Shenzhen's latitude a degree north is shorter than a great circle makes it, and one
+    # east longer: twelve stations 1,003 m east are nearer "on the sphere" than one 1,000 m
+    # north, which is the nearest on the ellipsoid. Reading spare rows in sphere order (or in
+    # equirectangular order) would never reach it.
+    lat, lng = 22.55, 114.05
+    for n in range(12):
+        east = Geodesic.WGS84.Direct(lat, lng, 90 + n * 0.05, 1003 + n * 0.1)
+        make_station(f"E-{n}", lat=east["lat2"], lng=east["lon2"])
+    north = Geodesic.WGS84.Direct(lat, lng, 0, 1000)
+    make_station("N", lat=north["lat2"], lng=north["lon2"])
+    got = app.test_client().get(NEAREST, query_string={"lat": lat, "lng": lng, "limit": 1})
+    assert [item["external_id"] for item in got.get_json()["data"]] == ["N"]
+    assert got.get_json()["data"][0]["distance_m"] == pytest.approx(1000, abs=0.1)
