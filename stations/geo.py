@@ -4,8 +4,9 @@ The only module that knows SRIDs, PostGIS functions, the KNN operator and the SQ
 Distances are geodesic metres on the WGS-84 ellipsoid on both backends.
 """
 
+from collections import Counter
 from functools import lru_cache
-from math import cos, pi, radians, sqrt
+from math import cos, floor, pi, radians, sqrt
 from time import monotonic
 
 import numpy as np
@@ -36,10 +37,10 @@ _SEARCHED = tuple(
     _STATION.c[name]
     for name in ("id", "change_seq", "lat", "lng", "opening_hours", "status", "closed_until")
 )
-_FIRST_RADIUS_M = 4000.0  # with no stations to judge by
-_SPREAD_CHECKED_EVERY_S = 600.0
-# SQLite only: (when last measured, stations per square metre over their extent), per process.
-_spread = [float("-inf"), None]
+# SQLite only: (when last counted, {(row, column): stations}) in cells of _CELL_DEG degrees.
+_CELL_DEG = 0.1
+_CELLS_COUNTED_EVERY_S = 600.0
+_cells = [float("-inf"), Counter()]
 # R*Tree coordinates are 32-bit floats, rounded outwards: up to ~0.3 m off in Shenzhen.
 _RTREE_ROUNDING_M = 1.0
 # Geodesics on the WGS-84 ellipsoid are within 0.56 % of great circles on PostGIS's sphere
@@ -235,7 +236,7 @@ def _nearest_sqlite(lat, lng, limit, radius_m, filters, also, open_now_at, today
     connection = db.session.connection()
     params = {"lat": lat, "lng": lng, "lng_scale": cos(radians(lat)) ** 2, "today": today}
     fetch = _fetch_with_distances(connection, query, params, lat=lat, lng=lng)
-    first_m = _first_radius_m(connection, wanted=8 * (limit + 2))
+    first_m = _first_radius_m(connection, lat=lat, lng=lng, wanted=3 * (limit + 2))
     search_m = min(first_m, radius_m or first_m)
     while True:
         box = bbox_around(lat=lat, lng=lng, radius_m=search_m)
@@ -281,30 +282,26 @@ def _rough_metres_per_degree(lat, box):
     return min(_METRES_PER_DEGREE_LAT_MIN, along_parallel) * 0.999
 
 
-def _first_radius_m(connection, *, wanted):
-    """A first search radius that would hold about `wanted` stations were they spread evenly.
+def _first_radius_m(connection, *, lat, lng, wanted):
+    """A first search radius for about `wanted` stations, as dense as in the cells around.
 
-    Only a guess to start from (the box grows until it surely holds the nearest): a dense
-    table needs a small box, or the R*Tree hands over thousands of candidates to sort; a
-    sparse one a large box, or the search takes several statements.
+    Only a guess to start from (the box grows until it surely holds the nearest): too large,
+    and the R*Tree hands over hundreds of candidates to sort; too small, and the search takes
+    several statements. Stations are counted in cells of _CELL_DEG degrees now and then.
     """
-    measured_at, per_m2 = _spread
-    if monotonic() - measured_at > _SPREAD_CHECKED_EVERY_S:
-        extent = sa.select(
-            sa.func.count(),
-            *(sa.func.min(_RTREE.c[name]) for name in ("min_lat", "min_lng")),
-            *(sa.func.max(_RTREE.c[name]) for name in ("max_lat", "max_lng")),
+    counted_at, cells = _cells
+    if monotonic() - counted_at > _CELLS_COUNTED_EVERY_S:
+        corners = connection.execute(sa.select(_RTREE.c.min_lat, _RTREE.c.min_lng))
+        cells = Counter(
+            (floor(south / _CELL_DEG), floor(west / _CELL_DEG)) for south, west in corners
         )
-        count, south, west, north, east = connection.execute(extent).one()
-        per_m2 = None
-        if count:
-            height_m = max(north - south, 0.01) * _METRES_PER_DEGREE_LAT_MIN
-            width_m = max(east - west, 0.01) * _METRES_PER_DEGREE_LNG_EQUATOR
-            per_m2 = count / (height_m * width_m * cos(radians((north + south) / 2)))
-        _spread[:] = [monotonic(), per_m2]
-    if per_m2 is None:
-        return _FIRST_RADIUS_M
-    return sqrt(wanted / (pi * per_m2))
+        _cells[:] = [monotonic(), cells]
+    row, column = floor(lat / _CELL_DEG), floor(lng / _CELL_DEG)
+    around = sum(cells.get((row + i, column + j), 0) for i in (-1, 0, 1) for j in (-1, 0, 1))
+    side_m = 3 * _CELL_DEG * _METRES_PER_DEGREE_LAT_MIN
+    if not around:
+        return side_m / 2
+    return sqrt(wanted / around * side_m * side_m * max(cos(radians(lat)), 0.01) / pi)
 
 
 def stations_in_bbox(*, bbox, page, per_page):
