@@ -87,10 +87,7 @@ def nearest():
         open_24_7=open_24_7,
         also=(OPEN_REPORTS,),
     )
-    distances = {row.id: distance for row, distance in found}
-    data = station_items([row for row, _distance in found], coord=coord, now=now)
-    for item in data:
-        item["distance_m"] = round(distances[item["id"]], 1)
+    data = station_items(found, coord=coord, now=now)
     # An ETag only: positions vary too much for dates to pay for the query they cost.
     return cacheable(jsonify(data=data, count=len(data), coord=coord), last_modified=None)
 

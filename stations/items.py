@@ -9,6 +9,7 @@ Only read-only requests fill the store, so what it keeps was committed.
 
 from operator import attrgetter
 
+import orjson
 import sqlalchemy as sa
 
 from . import datum
@@ -18,8 +19,21 @@ from .models import AMENITIES, Station
 
 _STATION = Station.__table__
 _amenities_of = attrgetter(*AMENITIES)
-# station id -> (its change_seq, its stored fields), for every station this process has shown.
+# station id -> (its change_seq, its stored fields as JSON object members, its stored
+# (closed_reason, closed_until)), for every station this process has shown.
 _stored = {}
+# What _live_fields works out: never kept in the store.
+_LIVE_FIELDS = {
+    "id",
+    "lat",
+    "lng",
+    "open_now",
+    "next_change_at",
+    "status",
+    "closed_reason",
+    "closed_until",
+    "open_reports",
+}
 
 
 def station_json(row, *, coord, now, open_reports):
@@ -28,23 +42,33 @@ def station_json(row, *, coord, now, open_reports):
     `open_reports` is its number of open rider reports (see reports.open_report_counts).
     The status is the one in force `now`: a temporary closure past its end date is over.
     """
-    return _item(stored_fields(row), row, coord=coord, now=now, open_reports=open_reports)
+    item = stored_fields(row)
+    closure = (item["closed_reason"], item["closed_until"])
+    item.update(_live_fields(row, closure, coord=coord, now=now, open_reports=open_reports))
+    return item
 
 
-def station_items(rows, *, coord, now):
-    """station_json for search rows: id, change_seq, lat, lng, opening_hours, status,
-    closed_until and open_reports; the stored fields come from this process's store.
+def station_items(found, *, coord, now):
+    """station_json, with distance_m, for nearest_stations' (row, distance_m) pairs, as JSON.
 
-    A station deleted since the search is left out.
+    The rows hold id, change_seq, lat, lng, opening_hours, status, closed_until and
+    open_reports; the stored fields come from this process's store, already in JSON, and
+    each item is one orjson.Fragment. A station deleted since the search is left out.
     """
-    stale = [row.id for row in rows if _stored.get(row.id, (None,))[0] != row.change_seq]
+    stale = [
+        row.id for row, _distance in found if _stored.get(row.id, (None,))[0] != row.change_seq
+    ]
     if stale:
         _remember(stale)
-    return [
-        _item(_stored[row.id][1], row, coord=coord, now=now, open_reports=row.open_reports)
-        for row in rows
-        if row.id in _stored
-    ]
+    items = []
+    for row, distance in found:
+        if row.id in _stored:
+            _seq, members, closure = _stored[row.id]
+            live = _live_fields(row, closure, coord=coord, now=now, open_reports=row.open_reports)
+            live["distance_m"] = round(distance, 1)
+            # Two JSON objects with no key in common, made one: {live..., stored...}.
+            items.append(orjson.Fragment(orjson.dumps(live)[:-1] + b"," + members + b"}"))
+    return items
 
 
 def forget_stored():
@@ -53,12 +77,15 @@ def forget_stored():
 
 
 def _remember(station_ids):
-    """Work out the stored fields of these stations (of all stations, the first time)."""
+    """Keep the stored fields of these stations (of all stations, the first time)."""
     query = sa.select(_STATION)
     if _stored:
         query = query.where(_STATION.c.id.in_(station_ids))
     for row in db.session.execute(query):
-        _stored[row.id] = (row.change_seq, stored_fields(row))
+        fields = stored_fields(row)
+        closure = (fields["closed_reason"], fields["closed_until"])
+        members = orjson.dumps({k: v for k, v in fields.items() if k not in _LIVE_FIELDS})
+        _stored[row.id] = (row.change_seq, members[1:-1], closure)
 
 
 def stored_fields(row):
@@ -88,18 +115,26 @@ def stored_fields(row):
     }
 
 
-def _item(stored, row, *, coord, now, open_reports):
-    """The stored fields with the live ones worked out from the row at `now`."""
+def _live_fields(row, closure, *, coord, now, open_reports):
+    """The fields worked out at `now`: position in `coord`, status in force, open now...
+
+    `closure` is the stored (closed_reason, closed_until), shown while a closure is in force.
+    """
     lat, lng = datum.from_wgs84(coord, lat=row.lat, lng=row.lng)
     status = effective_status(status=row.status, closed_until=row.closed_until, at=now)
     open_now, next_change = open_state_at(hours=row.opening_hours, status=status, at=now)
-    item = stored.copy()
-    item["lat"], item["lng"] = round(lat, 7), round(lng, 7)
-    item["open_now"], item["next_change_at"] = open_now, iso(next_change)
-    item["status"], item["open_reports"] = status, open_reports
-    if status != "temporarily_closed":
-        item["closed_reason"] = item["closed_until"] = None
-    return item
+    closed = status == "temporarily_closed"
+    return {
+        "id": row.id,
+        "lat": round(lat, 7),
+        "lng": round(lng, 7),
+        "open_now": open_now,
+        "next_change_at": iso(next_change),
+        "status": status,
+        "closed_reason": closure[0] if closed else None,
+        "closed_until": closure[1] if closed else None,
+        "open_reports": open_reports,
+    }
 
 
 def iso(moment):

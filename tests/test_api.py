@@ -1,6 +1,7 @@
 """The JSON API: shapes, formats, datums and every kind of bad input."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -8,6 +9,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from stations import datum
+from stations.db import db
+from stations.hours import local_date, local_now
+from stations.models import Report, Station
 
 NEAREST = "/api/v1/stations/nearest"
 FUTIAN = {"lat": "22.5431", "lng": "114.0579"}
@@ -233,3 +237,22 @@ def test_openapi_document_is_valid_and_lists_the_endpoints(client):
         "/api/v1/stations",
     }
     json.dumps(document)
+
+
+@pytest.mark.parametrize("coord", ["wgs84", "gcj02"])
+def test_nearest_items_are_the_station_items_with_a_distance(client, coord):
+    # /nearest builds its items from what each process keeps of the stations (items.py); a
+    # station's own URL from its row. After changes, they must still agree field for field.
+    query = {"lat": 22.5431, "lng": 114.0579, "limit": 50, "coord": coord}
+    first = client.get(NEAREST, query_string=query).get_json()["data"]
+    closed, reported = (db.session.get(Station, item["id"]) for item in (first[0], first[1]))
+    closed.status, closed.closed_reason = "temporarily_closed", "装修"
+    closed.closed_until = local_date(local_now()) + timedelta(days=3)
+    db.session.add(Report(station_id=reported.id, reason="no_water", text=""))
+    db.session.commit()
+    near = client.get(NEAREST, query_string=query).get_json()["data"]
+    assert {near[0]["status"], near[1]["open_reports"]} == {"temporarily_closed", 1}
+    for item in near:
+        url = f"/api/v1/stations/{item['id']}"
+        alone = client.get(url, query_string={"coord": coord}).get_json()["data"]
+        assert {name: value for name, value in item.items() if name != "distance_m"} == alone
