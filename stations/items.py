@@ -23,17 +23,9 @@ _amenities_of = attrgetter(*AMENITIES)
 # (closed_reason, closed_until)), for every station this process has shown.
 _stored = {}
 # What _live_fields works out: never kept in the store.
-_LIVE_FIELDS = {
-    "id",
-    "lat",
-    "lng",
-    "open_now",
-    "next_change_at",
-    "status",
-    "closed_reason",
-    "closed_until",
-    "open_reports",
-}
+_LIVE_FIELDS = set(
+    "id lat lng open_now next_change_at status closed_reason closed_until open_reports".split()
+)
 
 
 def station_json(row, *, coord, now, open_reports):
