@@ -1,7 +1,8 @@
 """Time the app's own nearest-stations SQL with EXPLAIN (ANALYZE, BUFFERS) on PostGIS.
 
-The statements are captured from stations.geo.nearest_stations itself (limit=10, no filters) at
-random Shenzhen positions, then explained one by one. That first run also warms the cache.
+The statements are captured from stations.geo.nearest_stations itself, called as the API calls it
+(limit=10, no filters, the open-report count as a column) at random Shenzhen positions, then
+explained one by one. That first run also warms the cache.
 The last line printed is `SQL {json}` for bench/run.py.
 """
 
@@ -20,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 from stations import create_app  # noqa: E402
 from stations.db import db  # noqa: E402
 from stations.geo import nearest_stations  # noqa: E402
+from stations.reports import OPEN_REPORTS  # noqa: E402
 
 SEED = 20261127
 INDEX = "ix_station_position"
@@ -42,7 +44,7 @@ def captured_nearest_sql(positions):
     sa.event.listen(db.engine, "before_cursor_execute", capture)
     try:
         for lat, lng in positions:
-            nearest_stations(lat=lat, lng=lng, limit=10)
+            nearest_stations(lat=lat, lng=lng, limit=10, also=(OPEN_REPORTS,))
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", capture)
     return captured
