@@ -67,7 +67,8 @@ def report(results, *, version, setup):
         lines += [
             "",
             "Nearest SQL on PostGIS (EXPLAIN ANALYZE of the app's own statement, "
-            f"{sql_rows[0]['sql']['queries']} random positions, `LIMIT 18`):",
+            f"{sql_rows[0]['sql']['queries']} random positions, `LIMIT 12`: "
+            "limit 10 and two more to settle the order):",
             "",
             row(*SQL_COLUMNS),
             row("---", *["---:"] * 4, "---"),

@@ -22,6 +22,7 @@ _amenities_of = attrgetter(*AMENITIES)
 # station id -> (its change_seq, its stored fields as JSON object members, its stored
 # (closed_reason, closed_until)), for every station this process has shown.
 _stored = {}
+_LOAD_SLICE = 2000
 # What _live_fields works out: never kept in the store.
 _LIVE_FIELDS = set(
     "id lat lng open_now next_change_at status closed_reason closed_until open_reports".split()
@@ -70,10 +71,23 @@ def forget_stored():
 
 def _remember(station_ids):
     """Keep the stored fields of these stations (of all stations, the first time)."""
-    query = sa.select(_STATION)
     if _stored:
-        query = query.where(_STATION.c.id.in_(station_ids))
-    for row in db.session.execute(query):
+        _keep(db.session.execute(sa.select(_STATION).where(_STATION.c.id.in_(station_ids))))
+        return
+    # All of them, a slice at a time: a whole table of rows at once would swell the worker.
+    after_id = 0
+    while rows := db.session.execute(
+        sa.select(_STATION)
+        .where(_STATION.c.id > after_id)
+        .order_by(_STATION.c.id)
+        .limit(_LOAD_SLICE)
+    ).all():
+        _keep(rows)
+        after_id = rows[-1].id
+
+
+def _keep(rows):
+    for row in rows:
         fields = stored_fields(row)
         closure = (fields["closed_reason"], fields["closed_until"])
         members = orjson.dumps({k: v for k, v in fields.items() if k not in _LIVE_FIELDS})
