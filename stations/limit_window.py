@@ -1,0 +1,83 @@
+"""A sliding-window hit that reads the window back in the same step: one Redis round trip.
+
+limits' sliding window counter (the strategy limits.py configures) answers a hit with yes or no;
+the RateLimit-* headers then need the window, a second call (in Redis, a second round trip and
+script). Here a Redis hit runs one Lua script, limits' own acquire_sliding_window.lua that also
+returns the counts, on the same keys: Flask-Limiter's way of counting and this one share them.
+"""
+
+import time
+from functools import lru_cache
+from math import ceil, floor, inf
+
+from limits.storage import RedisStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+# limits 5.8's acquire_sliding_window.lua, answering {acquired (1 or 0), previous count, its ms to
+# live, current count, its ms to live}; pttl is -2 for a key that does not exist.
+ACQUIRE_AND_READ = """
+local limit = tonumber(ARGV[1])
+local expiry = tonumber(ARGV[2]) * 1000
+local amount = tonumber(ARGV[3])
+local current_ttl = redis.call('pttl', KEYS[2])
+if current_ttl > 0 and current_ttl < expiry then
+    -- The current window has ended: it becomes the previous one
+    redis.call('rename', KEYS[2], KEYS[1])
+    redis.call('set', KEYS[2], 0, 'PX', current_ttl + expiry)
+    current_ttl = current_ttl + expiry
+end
+local previous_count = tonumber(redis.call('get', KEYS[1])) or 0
+local previous_ttl = math.max(0, redis.call('pttl', KEYS[1]))
+local current_count = tonumber(redis.call('get', KEYS[2])) or 0
+local acquired = amount <= limit
+    and math.floor(previous_count * previous_ttl / expiry) + current_count + amount <= limit
+if acquired then
+    if current_ttl == -2 then
+        redis.call('set', KEYS[2], amount, 'PX', expiry * 2)
+        current_ttl = expiry * 2
+    else
+        redis.call('incrby', KEYS[2], amount)
+    end
+    current_count = current_count + amount
+end
+return {acquired and 1 or 0, previous_count, previous_ttl, current_count, math.max(0, current_ttl)}
+"""
+
+
+@lru_cache(maxsize=8)
+def _script(storage):
+    """The script, registered with this storage's Redis client."""
+    return storage.get_connection().register_script(ACQUIRE_AND_READ)
+
+
+def _window(item, previous_count, previous_ttl_s, current_count, current_ttl_s):
+    """(remaining, whole seconds until one more is allowed) as the strategy's window stats."""
+    expiry = item.get_expiry()
+    weighted = previous_count * previous_ttl_s / expiry + current_count
+    remaining = max(0, item.amount - floor(weighted))
+    previous_reset_s = previous_ttl_s % (expiry / previous_count) if previous_count else inf
+    current_reset_s = current_ttl_s % expiry if current_count else inf
+    reset_s = min(previous_reset_s, current_reset_s)
+    return remaining, 0 if reset_s == inf else ceil(reset_s)
+
+
+def hit(strategy, item, *identifiers):
+    """Count one request against `item`: (acquired, remaining, seconds until the window resets)."""
+    storage = strategy.storage
+    if not (
+        isinstance(storage, RedisStorage) and isinstance(strategy, SlidingWindowCounterRateLimiter)
+    ):  # in memory, reading the window again costs little
+        acquired = strategy.hit(item, *identifiers)
+        reset_at, remaining = strategy.get_window_stats(item, *identifiers)
+        return acquired, remaining, max(0, ceil(reset_at - time.time()))
+    key = item.key_for(*identifiers)
+    window_keys = [
+        storage.prefixed_key(storage._previous_window_key(key)),
+        storage.prefixed_key(storage._current_window_key(key)),
+    ]
+    acquired, previous, previous_ttl_ms, current, current_ttl_ms = _script(storage)(
+        window_keys, [item.amount, item.get_expiry(), 1]
+    )
+    return bool(acquired), *_window(
+        item, previous, previous_ttl_ms / 1e3, current, current_ttl_ms / 1e3
+    )
