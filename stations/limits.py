@@ -18,7 +18,7 @@ from flask_limiter import Limit, Limiter, RateLimitExceeded
 from flask_limiter.util import get_qualified_name, get_remote_address
 from limits import parse
 
-from . import env_flag, keys, limit_window
+from . import env_flag, keys, limit_storage
 from .problems import problem
 
 DEFAULTS = {
@@ -136,7 +136,7 @@ class _Limiter(Limiter):
 
     def _count_api_request(self):
         """Count an API request against its caller's limit; False to leave it to Flask-Limiter."""
-        if not _is_api() or self._storage_dead:
+        if not (self.enabled and _is_api()) or self._storage_dead:
             return False
         endpoint = request.endpoint
         if endpoint is None or endpoint in UNLIMITED_ENDPOINTS:
@@ -145,7 +145,7 @@ class _Limiter(Limiter):
             return False  # limits of its own (which replace the API's)
         item, who = _parsed(_api_limit()), _api_key_or_address()
         try:
-            counted = limit_window.hit(self.limiter, item, self._key_prefix, who, API_SCOPE)
+            counted = limit_storage.hit(self.limiter, item, self._key_prefix, who, API_SCOPE)
         except Exception:  # Flask-Limiter tries again, finds the storage down and falls back
             return False
         request.environ[_COUNTED] = (item, *counted)
@@ -214,7 +214,7 @@ def init_app(app):
         config.setdefault(name, os.environ.get(name, value))
     config.setdefault("RATELIMIT_ENABLED", env_flag("RATELIMIT_ENABLED", default=True))
     config.setdefault("REDIS_URL", os.environ.get("REDIS_URL", "").strip() or None)
-    config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"] or "memory://")
+    config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"] or "stations+memory://")
     if config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
         config.setdefault("RATELIMIT_STORAGE_OPTIONS", REDIS_OPTIONS)
     config.setdefault("RATELIMIT_KEY_PREFIX", "stations")
