@@ -81,21 +81,21 @@ def _window(item, previous_count, previous_ttl_s, current_count, current_ttl_s):
 
 def hit(strategy, item, *identifiers):
     """Count one request against `item`: (acquired, remaining, seconds until the window resets)."""
-    storage = strategy.storage
-    if not (
-        isinstance(storage, RedisStorage) and isinstance(strategy, SlidingWindowCounterRateLimiter)
-    ):  # in memory, reading the window again costs little
+    if not isinstance(strategy, SlidingWindowCounterRateLimiter):
         acquired = strategy.hit(item, *identifiers)
         reset_at, remaining = strategy.get_window_stats(item, *identifiers)
         return acquired, remaining, max(0, ceil(reset_at - time.time()))
-    key = item.key_for(*identifiers)
-    window_keys = [
-        storage.prefixed_key(storage._previous_window_key(key)),
-        storage.prefixed_key(storage._current_window_key(key)),
-    ]
-    acquired, previous, previous_ttl_ms, current, current_ttl_ms = _script(storage)(
-        window_keys, [item.amount, item.get_expiry(), 1]
-    )
-    return bool(acquired), *_window(
-        item, previous, previous_ttl_ms / 1e3, current, current_ttl_ms / 1e3
-    )
+    storage, key, expiry = strategy.storage, item.key_for(*identifiers), item.get_expiry()
+    if isinstance(storage, RedisStorage):
+        window_keys = [
+            storage.prefixed_key(storage._previous_window_key(key)),
+            storage.prefixed_key(storage._current_window_key(key)),
+        ]
+        acquired, previous, previous_ttl_ms, current, current_ttl_ms = _script(storage)(
+            window_keys, [item.amount, expiry, 1]
+        )
+        counts = previous, previous_ttl_ms / 1000, current, current_ttl_ms / 1000
+    else:  # in memory, reading the window again costs little
+        acquired = storage.acquire_sliding_window_entry(key, item.amount, expiry)
+        counts = storage.get_sliding_window(key, expiry)
+    return bool(acquired), *_window(item, *counts)
