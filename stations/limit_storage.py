@@ -74,7 +74,8 @@ def _window(item, previous_count, previous_ttl_s, current_count, current_ttl_s):
     weighted = previous_count * previous_ttl_s / expiry + current_count
     remaining = max(0, item.amount - floor(weighted))
     previous_reset_s = previous_ttl_s % (expiry / previous_count) if previous_count else inf
-    current_reset_s = current_ttl_s % expiry if current_count else inf
+    # A current window that has just begun (its whole 2 * expiry to live) resets in a full one.
+    current_reset_s = (current_ttl_s % expiry or expiry) if current_count else inf
     reset_s = min(previous_reset_s, current_reset_s)
     return remaining, 0 if reset_s == inf else ceil(reset_s)
 
