@@ -2,31 +2,32 @@
 
 A benchmark, run by hand (not a test), the steadier companion of bench/keys.py:
 
-    /work/venv/bin/python bench/limits_cpu.py [--processes 3] [--requests 1000] [--passes 3]
+    /work/venv/bin/python bench/limits_cpu.py [--rounds 10] [--requests 1000]
     /work/venv/bin/python bench/limits_cpu.py --profile redis    # cProfile of one setup
 
 It loads the sample into the PostgreSQL database stations_bench_limits with an API key (its
-limit out of reach), then starts one process per setup, --processes times in turn: limits off
-and no key; keyed with limits in memory; keyed with limits in Redis (BENCH_REDIS_URL). Each
-process sends the same --requests nearest requests (limit 10, random Shenzhen positions, seeded)
---passes times through Flask's test client after a warm-up, and keeps its best pass: the CPU
-time of the process (time.process_time, all its threads) plus, with Redis, Redis's own CPU
-(INFO cpu), per request. The database's CPU is not counted: keys and limits do not touch it
-once a key is remembered. Prints each setup's best process, the range, and the overhead over
-limits off. Without HTTP, gunicorn and wrk, the noise of the shared machine shrinks to a few
-per cent; the figure is the app's own work, smaller than bench/keys.py's server CPU.
+limit out of reach) and starts one process per setup: limits off and no key; keyed with limits
+in memory; keyed with limits in Redis (BENCH_REDIS_URL). After a warm-up the processes take
+turns, --rounds times, each sending the same --requests nearest requests (limit 10, random
+Shenzhen positions, seeded) through Flask's test client and counting the CPU time of the
+process (time.process_time, all its threads) plus, with Redis, Redis's own (INFO cpu), per
+request. The database's CPU is not counted: keys and limits do not touch it once a key is
+remembered. Taking turns, the setups meet the same load from others on the shared machine; the
+overhead of each setup over limits off is the median of the differences between neighbouring
+turns. Prints, per setup, the best and the median turn and that overhead. Without HTTP,
+gunicorn and wrk the figure is the app's own work, smaller than bench/keys.py's server CPU.
 """
 
 import argparse
 import cProfile
-import json
 import pstats
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
+from subprocess import PIPE, Popen
 
 from keys import REDIS_URL, app_env, prepare, redis_cpu_s
 
@@ -49,57 +50,69 @@ def paths(count):
     ]
 
 
-def one_pass(client, requests, headers, env):
+def one_pass(client, requests, environ, env):
     """CPU seconds (this process, plus Redis when it counts) to send the requests once."""
     redis_before, before = redis_cpu_s(env), time.process_time()
     for path in requests:
-        client.get(path, headers=headers)
+        client.get(path, environ_base=environ)
     return time.process_time() - before + redis_cpu_s(env) - redis_before
 
 
 def child(args):
-    """One setup in this process: print its best pass as JSON, or its profile."""
+    """One setup in this process: a pass for each line read, its ms per request written back."""
     sys.path.insert(0, str(ROOT))
     from stations import create_app
 
     settings, keyed = SETUPS[args.child]
     env = app_env(args.database, **settings)
     client = create_app().test_client()
-    headers = {"X-API-Key": args.key} if keyed else {}
+    # In the environ, as a server would put it: the test client's own work on headers= would
+    # count against the keyed setups.
+    environ = {"HTTP_X_API_KEY": args.key} if keyed else {}
     requests = paths(args.requests)
-    response = client.get(requests[0], headers=headers)
+    response = client.get(requests[0], environ_base=environ)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert ("RateLimit-Limit" in response.headers) == (args.child != "off")
-    one_pass(client, requests, headers, env)  # warm-up
+    one_pass(client, requests, environ, env)  # warm-up
     if args.profile:
         profile = cProfile.Profile(time.process_time)
-        profile.runcall(one_pass, client, requests, headers, env)
+        profile.runcall(one_pass, client, requests, environ, env)
         pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
         return
-    best_s = min(one_pass(client, requests, headers, env) for _ in range(args.passes))
-    print(json.dumps({"ms": 1000 * best_s / len(requests)}))
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        print(1000 * one_pass(client, requests, environ, env) / len(requests), flush=True)
 
 
-def run_child(setup, url, key, args):
-    """Start one process for a setup; its output."""
+def start_child(setup, url, key, args):
+    """A process for one setup, once it is warm."""
     settings, _ = SETUPS[setup]
     command = [sys.executable, __file__, "--child", setup, "--database", url, "--key", key]
-    command += ["--requests", str(args.requests), "--passes", str(args.passes)]
+    command += ["--requests", str(args.requests)]
     if args.profile:
         command += ["--profile", setup]
-    done = subprocess.run(
-        command, cwd=ROOT, env=app_env(url, **settings), capture_output=True, text=True
+    process = Popen(
+        command, cwd=ROOT, env=app_env(url, **settings), text=True, stdin=PIPE, stdout=PIPE
     )
-    if done.returncode != 0:
-        sys.exit(f"{setup} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
+    first = process.stdout.readline()
+    if args.profile:
+        return print(first + process.stdout.read())
+    if first.strip() != "ready":
+        sys.exit(f"{setup} did not start")
+    return process
+
+
+def turn(process):
+    """One pass of a setup's process: CPU ms per request."""
+    process.stdin.write("pass\n")
+    process.stdin.flush()
+    return float(process.stdout.readline())
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--processes", type=int, default=3, help="processes per setup, in turn")
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--passes", type=int, default=3, help="passes per process; best kept")
+    parser.add_argument("--rounds", type=int, default=10, help="turns of each setup")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per turn")
     parser.add_argument("--profile", choices=SETUPS, help="cProfile one pass of this setup")
     parser.add_argument("--child", choices=SETUPS, help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
@@ -110,15 +123,21 @@ def main():
     with tempfile.TemporaryDirectory(prefix="stations-limits-") as workdir:
         url, key = prepare("postgis", workdir, database=DATABASE)
     if args.profile:
-        return print(run_child(args.profile, url, key, args))
+        return start_child(args.profile, url, key, args)
+    processes = {setup: start_child(setup, url, key, args) for setup in SETUPS}
     ms = {setup: [] for setup in SETUPS}
-    for _ in range(args.processes):
-        for setup in SETUPS:
-            ms[setup].append(json.loads(run_child(setup, url, key, args))["ms"])
+    try:
+        for _ in range(args.rounds):
+            for setup, process in processes.items():
+                ms[setup].append(turn(process))
+    finally:
+        for process in processes.values():
+            process.stdin.close()
+            process.wait()
     for setup, values in ms.items():
-        extra = f", {min(values) - min(ms['off']):+.3f} ms over off" if setup != "off" else ""
-        others = ", ".join(f"{value:.3f}" for value in sorted(values))
-        print(f"{setup:>6}: {min(values):.3f} ms/request (processes: {others}){extra}")
+        over = [value - off for value, off in zip(values, ms["off"], strict=True)]
+        extra = f", {median(over):+.3f} ms over off" if setup != "off" else ""
+        print(f"{setup:>6}: best {min(values):.3f}, median {median(values):.3f} ms/request{extra}")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ class MemoryStorage(limits_storage.MemoryStorage):
     """limits' memory storage, sweeping expired counts once a second (reads skip them anyway)."""
 
     STORAGE_SCHEME = ["stations+memory"]
+    # limits wraps these anew in each subclass (to translate errors): wrapped once is enough.
+    get = limits_storage.MemoryStorage.get.__wrapped__
+    incr = limits_storage.MemoryStorage.incr.__wrapped__
 
     def _MemoryStorage__schedule_expiry(self):  # limits 5.8's private method, by its mangled name
         if not self.timer.is_alive():
