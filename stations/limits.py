@@ -127,10 +127,10 @@ class _Limiter(Limiter):
 
     For each request Flask-Limiter works out afresh which limits apply (blueprints, exemptions,
     decorated views, the limit string parsed again): more work than the count itself. An API view
-    without limits of its own has only the caller's: that one is counted here, with Flask-Limiter's
-    strategy and storage under its key, and the window is read in the same step. Other requests,
-    and all of them while the storage is down (so that Flask-Limiter counts in memory, says so and
-    notices the storage's return), go Flask-Limiter's way.
+    without limits of its own has only the caller's: that one is counted here, in Flask-Limiter's
+    storage under the key Flask-Limiter gives it, and the window is read in the same step
+    (limit_storage.py). Other requests, and all of them while the storage is down (so that
+    Flask-Limiter counts in memory, says so and notices the storage's return), go its own way.
     """
 
     def _check_request_limit(self, callable_name=None, in_middleware=True):
@@ -222,8 +222,8 @@ def init_app(app):
     if config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
         config.setdefault("RATELIMIT_STORAGE_OPTIONS", REDIS_OPTIONS)
     config.setdefault("RATELIMIT_KEY_PREFIX", "stations")
-    # A sliding window (two counters, weighted) allows no double burst at a window's edge, and
-    # needs one Redis round trip fewer per request than a fixed window with RateLimit headers.
+    # A sliding window (two counters, weighted) allows no double burst at a window's edge; the
+    # API's own limit reads it back from the hit (limit_storage.hit): one Redis round trip.
     config.setdefault("RATELIMIT_STRATEGY", "sliding-window-counter")
     # Flask-Limiter's own logger has only a NullHandler: its "storage unreachable" warning would
     # be lost unless the deployment configured logging. The app's logger writes to stderr.
