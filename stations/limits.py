@@ -146,10 +146,13 @@ class _Limiter(Limiter):
             return True  # no view (404, 405) or the health endpoint: nothing to count
         if get_qualified_name(current_app.view_functions[endpoint]) in self._marked_for_limiting:
             return False  # limits of its own (which replace the API's)
-        item, who = _parsed(_api_limit()), _api_key_or_address()
         try:
-            counted = limit_storage.hit(self.limiter, item, self._key_prefix, who, API_SCOPE)
-        except Exception:  # Flask-Limiter tries again, finds the storage down and falls back
+            item, who = _parsed(_api_limit()), _api_key_or_address()
+            identifiers = (
+                (self._key_prefix, who, API_SCOPE) if self._key_prefix else (who, API_SCOPE)
+            )
+            counted = limit_storage.hit(self.limiter, item, *identifiers)
+        except Exception:  # a bad limit or a storage down: Flask-Limiter's way handles both
             return False
         request.environ[_COUNTED] = (item, *counted)
         if not counted[0]:
