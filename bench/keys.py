@@ -73,14 +73,14 @@ def app_env(database_url, **settings):
     return env | {"DATABASE_URL": database_url} | settings
 
 
-def prepare(backend, workdir):
+def prepare(backend, workdir, database=PG_DATABASE):
     """A fresh database with the sample and an API key; (its URL, the key)."""
     if backend == "sqlite":
         url = f"sqlite:///{workdir}/bench.sqlite"
     else:
         for statement in ("DROP DATABASE IF EXISTS", "CREATE DATABASE"):
-            run(["psql", PG_ROOT_URL + "/postgres", "-qc", f"{statement} {PG_DATABASE}"])
-        url = f"{PG_ROOT_URL}/{PG_DATABASE}"
+            run(["psql", PG_ROOT_URL + "/postgres", "-qc", f"{statement} {database}"])
+        url = f"{PG_ROOT_URL}/{database}"
     flask = [sys.executable, "-m", "flask", "--app", "app"]
     env = app_env(url)
     run([*flask, "init-db"], env)

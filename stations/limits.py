@@ -10,13 +10,15 @@ answering either way.
 import os
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from math import ceil
 
 from flask import current_app, request
-from flask_limiter import Limit, Limiter
-from flask_limiter.util import get_remote_address
+from flask_limiter import Limit, Limiter, RateLimitExceeded
+from flask_limiter.util import get_qualified_name, get_remote_address
+from limits import parse
 
-from . import env_flag, keys
+from . import env_flag, keys, limit_storage
 from .problems import problem
 
 DEFAULTS = {
@@ -27,10 +29,12 @@ DEFAULTS = {
     "REPORT_LIMIT_PER_STATION": "30 per hour",
 }
 API_PATH = "/api/v"
+API_SCOPE = "api"
 UNLIMITED_ENDPOINTS = {"api.health"}
 # A dead Redis must cost a request little: Flask-Limiter then retries it with growing pauses.
 REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 _CALLER = "stations.api_caller"
+_COUNTED = "stations.api_counted"
 
 
 def configured(name):
@@ -50,22 +54,25 @@ class Caller:
 
 def current_caller():
     """The caller of this request, worked out once (kept on the request: `g` can outlive it)."""
-    caller = request.environ.get(_CALLER)
+    environ = request.environ
+    caller = environ.get(_CALLER)
     if caller is None:
-        caller = request.environ[_CALLER] = _identify()
+        caller = environ[_CALLER] = _identify(environ)
     return caller
 
 
-def _presented_token():
+def _presented_token(environ):
     """The key sent as X-API-Key or as a Bearer token; None when there is none."""
-    if "X-API-Key" in request.headers:
-        return request.headers["X-API-Key"].strip()
-    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    # The WSGI environ itself: request.headers would read the same, more slowly.
+    token = environ.get("HTTP_X_API_KEY")
+    if token is not None:
+        return token.strip()
+    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def _identify():
-    token = _presented_token()
+def _identify(environ):
+    token = _presented_token(environ)
     if token is None:
         return Caller()
     key = keys.key_for_token(token) if token else None
@@ -99,18 +106,64 @@ def _breach_message():
     )
 
 
-limiter = Limiter(
+@lru_cache(maxsize=256)
+def _parsed(limit):
+    """A limit string as a limits item (parsed on each request, it costs as much as a count)."""
+    return parse(limit)
+
+
+_API_LIMIT = Limit(
+    _api_limit,
+    key_function=_api_key_or_address,
+    scope=API_SCOPE,
+    shared=True,
+    exempt_when=lambda: not _is_api() or request.endpoint in UNLIMITED_ENDPOINTS,
+    error_message=_breach_message,
+)
+
+
+class _Limiter(Limiter):
+    """Flask-Limiter, with a short way for the API's own limit, the one each API request meets.
+
+    For each request Flask-Limiter works out afresh which limits apply (blueprints, exemptions,
+    decorated views, the limit string parsed again): more work than the count itself. An API view
+    without limits of its own has only the caller's: that one is counted here, in Flask-Limiter's
+    storage under the key Flask-Limiter gives it, and the window is read in the same step
+    (limit_storage.py). Other requests, and all of them while the storage is down (so that
+    Flask-Limiter counts in memory, says so and notices the storage's return), go its own way.
+    """
+
+    def _check_request_limit(self, callable_name=None, in_middleware=True):
+        if not (in_middleware and self._count_api_request()):
+            super()._check_request_limit(callable_name, in_middleware)
+
+    def _count_api_request(self):
+        """Count an API request against its caller's limit; False to leave it to Flask-Limiter."""
+        if not (self.enabled and _is_api()) or self._storage_dead:
+            return False
+        endpoint = request.endpoint
+        if endpoint is None or endpoint in UNLIMITED_ENDPOINTS:
+            return True  # no view (404, 405) or the health endpoint: nothing to count
+        if get_qualified_name(current_app.view_functions[endpoint]) in self._marked_for_limiting:
+            return False  # limits of its own (which replace the API's)
+        try:
+            item, who = _parsed(_api_limit()), _api_key_or_address()
+            identifiers = (
+                (self._key_prefix, who, API_SCOPE) if self._key_prefix else (who, API_SCOPE)
+            )
+            counted = limit_storage.hit(self.limiter, item, *identifiers)
+        except Exception:  # a bad limit or a storage down: Flask-Limiter's way handles both
+            return False
+        request.environ[_COUNTED] = (item, *counted)
+        if not counted[0]:
+            self.logger.info("ratelimit %s (%s) exceeded at endpoint: %s", item, who, API_SCOPE)
+            raise RateLimitExceeded(next(iter(_API_LIMIT)))
+        return True
+
+
+limiter = _Limiter(
     key_func=get_remote_address,
-    default_limits=[
-        Limit(
-            _api_limit,
-            key_function=_api_key_or_address,
-            scope="api",
-            shared=True,
-            exempt_when=lambda: not _is_api() or request.endpoint in UNLIMITED_ENDPOINTS,
-            error_message=_breach_message,
-        )
-    ],
+    default_limits=[_API_LIMIT],
     headers_enabled=False,  # _add_headers() writes the RateLimit-* fields of the IETF draft
     in_memory_fallback_enabled=True,
     swallow_errors=True,
@@ -126,23 +179,36 @@ def _refuse_bad_keys():
     return None
 
 
+def _window():
+    """(limit item, remaining, seconds to reset) of this request's count; None if not counted."""
+    counted = request.environ.get(_COUNTED)
+    if counted is not None:
+        item, _, remaining, reset_s = counted
+        return item, remaining, reset_s
+    current = limiter.current_limit if limiter.enabled else None
+    if current is None:
+        return None
+    try:  # counted by Flask-Limiter: the window is read again
+        return current.limit, current.remaining, max(0, ceil(current.window[0] - time.time()))
+    except Exception:  # the storage failed after the check: the headers are not worth a 500
+        current_app.logger.warning("Rate limit storage unreachable; no RateLimit headers sent")
+        return None
+
+
 def _add_headers(response):
     """RateLimit-* headers (IETF draft: Reset in seconds), Retry-After on 429; count key use."""
     caller = request.environ.get(_CALLER)
     if caller is not None and caller.key_id:
         keys.record_use(caller.key_id)
-    current = limiter.current_limit if limiter.enabled else None
-    if current is None:
+    window = _window()
+    if window is None:
         return response
-    try:
-        remaining, reset_s = current.remaining, max(0, ceil(current.window[0] - time.time()))
-    except Exception:  # the storage failed after the check: the headers are not worth a 500
-        current_app.logger.warning("Rate limit storage unreachable; no RateLimit headers sent")
-        return response
-    response.headers["RateLimit-Limit"] = str(current.limit.amount)
-    response.headers["RateLimit-Remaining"] = str(remaining)
-    response.headers["RateLimit-Reset"] = str(reset_s)
-    response.headers["RateLimit-Policy"] = f"{current.limit.amount};w={current.limit.get_expiry()}"
+    item, remaining, reset_s = window
+    headers = response.headers  # no view sets these: add() need not look for them first
+    headers.add("RateLimit-Limit", str(item.amount))
+    headers.add("RateLimit-Remaining", str(remaining))
+    headers.add("RateLimit-Reset", str(reset_s))
+    headers.add("RateLimit-Policy", f"{item.amount};w={item.get_expiry()}")
     if response.status_code == 429:
         response.headers["Retry-After"] = str(max(1, reset_s))
     return response
@@ -155,12 +221,12 @@ def init_app(app):
         config.setdefault(name, os.environ.get(name, value))
     config.setdefault("RATELIMIT_ENABLED", env_flag("RATELIMIT_ENABLED", default=True))
     config.setdefault("REDIS_URL", os.environ.get("REDIS_URL", "").strip() or None)
-    config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"] or "memory://")
+    config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"] or "stations+memory://")
     if config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
         config.setdefault("RATELIMIT_STORAGE_OPTIONS", REDIS_OPTIONS)
     config.setdefault("RATELIMIT_KEY_PREFIX", "stations")
-    # A sliding window (two counters, weighted) allows no double burst at a window's edge, and
-    # needs one Redis round trip fewer per request than a fixed window with RateLimit headers.
+    # A sliding window (two counters, weighted) allows no double burst at a window's edge; the
+    # API's own limit reads it back from the hit (limit_storage.hit): one Redis round trip.
     config.setdefault("RATELIMIT_STRATEGY", "sliding-window-counter")
     # Flask-Limiter's own logger has only a NullHandler: its "storage unreachable" warning would
     # be lost unless the deployment configured logging. The app's logger writes to stderr.

@@ -17,7 +17,10 @@ from stations.limits import limiter
 
 BACKENDS = ("sqlite", "postgis")
 # API limits stay on (in memory), but high enough for any test that is not about them.
-UNLIMITED_API = {"RATELIMIT_STORAGE_URI": "memory://", "API_LIMIT_PER_IP": "1000000 per minute"}
+UNLIMITED_API = {
+    "RATELIMIT_STORAGE_URI": "stations+memory://",
+    "API_LIMIT_PER_IP": "1000000 per minute",
+}
 DEFAULT_POSTGIS_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/stations_test"
 
 

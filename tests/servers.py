@@ -1,4 +1,4 @@
-"""Real app servers for the tests that need them: gunicorn on free 127.0.0.1 ports."""
+"""Real app servers for the tests that need them: gunicorn on free 127.0.0.1 ports; Redis."""
 
 import os
 import signal
@@ -10,7 +10,11 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+import redis
+
 ROOT = Path(__file__).resolve().parents[1]
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 
 
 def free_port():
@@ -57,3 +61,17 @@ def wait_for(url, process, timeout_s=30):
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"{url} did not answer")
+
+
+def redis_or_skip(url):
+    """A client for the test Redis, with this app's counters cleared; skips if none answers."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Redis at {url}; set TEST_REDIS_URL")
+    for name in client.scan_iter("LIMITS:*LIMITER/stations/*"):
+        client.delete(name)
+    return client

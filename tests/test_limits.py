@@ -11,7 +11,8 @@ import urllib.request
 import pytest
 import redis
 from flask_migrate import upgrade
-from servers import app_environment, free_port, gunicorn
+from limits import parse
+from servers import TEST_REDIS_URL, app_environment, free_port, gunicorn, redis_or_skip
 
 from stations import create_app, env_flag, keys
 from stations.db import db
@@ -20,7 +21,6 @@ from stations.limits import limiter
 STATION = "/api/v1/stations/1"
 OPENAPI = "/api/v1/openapi.json"
 LIST = "/api/v1/stations?per_page=1"
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 
 
 @pytest.fixture
@@ -88,6 +88,23 @@ def test_preflight_is_not_counted(sample_app, client, monkeypatch):
     assert client.get(STATION).status_code == 200
 
 
+@pytest.mark.usefixtures("fresh_counts")
+def test_api_requests_are_counted_where_flask_limiter_counts(sample_app, client, monkeypatch):
+    monkeypatch.setitem(sample_app.config, "API_LIMIT_PER_IP", "3 per minute")
+    assert from_ip(client, "192.0.2.1")().headers["RateLimit-Remaining"] == "2"
+    item, who = parse("3 per minute"), ("stations", "ip:192.0.2.1", "api")
+    assert limiter.limiter.get_window_stats(item, *who).remaining == 2
+
+
+@pytest.mark.usefixtures("fresh_counts")
+def test_views_with_limits_of_their_own_keep_only_those(sample_app, client, monkeypatch):
+    monkeypatch.setitem(sample_app.config, "API_LIMIT_PER_IP", "1 per minute")
+    post = {"json": {"reason": "closed"}, "environ_base": {"REMOTE_ADDR": "192.0.2.2"}}
+    replies = [client.post("/api/v1/stations/1/reports", **post) for _ in range(2)]
+    assert [reply.status_code for reply in replies] == [201, 201]
+    assert replies[1].headers["RateLimit-Policy"].endswith(";w=3600")  # a report limit, hourly
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -116,20 +133,6 @@ def fetch(url, headers=None):
             return reply.status, reply.headers
     except urllib.error.HTTPError as error:
         return error.code, error.headers
-
-
-def redis_or_skip(url):
-    """A client for the test Redis, with this app's counters cleared; skips if none answers."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Redis at {url}; set TEST_REDIS_URL")
-    for name in client.scan_iter("LIMITS:*LIMITER/stations/*"):
-        client.delete(name)
-    return client
 
 
 @pytest.fixture(params=["sqlite", "postgis"])
