@@ -70,24 +70,32 @@ def _sqlite_connect(dbapi_connection, connection_record):
             dbapi_connection.execute(f"PRAGMA {pragma}")
 
 
+# An execution option of a SQLite connection that reads_only() has taken: no BEGIN for it.
+_READS_ONLY = "stations_reads_only"
+
+
 @sa.event.listens_for(sa.Engine, "begin")
 def _sqlite_begin(connection):
-    if connection.dialect.name == "sqlite":
+    reading_only = connection.get_execution_options().get(_READS_ONLY)
+    if connection.dialect.name == "sqlite" and not reading_only:
         connection.exec_driver_sql("BEGIN")
 
 
 def reads_only():
-    """Say that the current request only reads, before its first statement.
+    """Say that the current request only reads (and never writes), before its first statement.
 
-    On PostgreSQL its statements then run outside a transaction, which saves the BEGIN and
-    ROLLBACK round trips; each sees what was committed before it began (as under READ
-    COMMITTED). Not when the session is already in a transaction, nor bound to a connection
-    (as in the tests, each inside a transaction they roll back).
+    Its statements then run outside a transaction: on PostgreSQL that saves the BEGIN and
+    ROLLBACK round trips, on SQLite the BEGIN statement. Each sees what was committed before it
+    began (as under READ COMMITTED). Not when the session is already in a transaction, nor
+    bound to a connection (as in the tests, each inside a transaction they roll back).
     """
     bind = db.session.get_bind()
-    if isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql":
-        if not db.session().in_transaction():
-            db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    if not isinstance(bind, sa.Engine) or db.session().in_transaction():
+        return
+    if bind.dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    else:
+        db.session.connection(execution_options={_READS_ONLY: True})
 
 
 def init_app(app):
