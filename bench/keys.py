@@ -2,7 +2,7 @@
 
 A benchmark, run by hand (not a test), beside bench/run.py (whose wrk.lua and procfs.py it uses):
 
-    /work/venv/bin/python bench/keys.py [--duration 10] [--rounds 3] [--only sqlite postgis]
+    .venv/bin/python bench/keys.py [--duration 10] [--rounds 3] [--only sqlite postgis]
 
 For each backend it loads the generated sample into a fresh database (a SQLite file; the
 PostgreSQL database stations_bench_keys), creates an API key with the command line, its limit

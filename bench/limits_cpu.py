@@ -2,8 +2,8 @@
 
 A benchmark, run by hand (not a test), the steadier companion of bench/keys.py:
 
-    /work/venv/bin/python bench/limits_cpu.py [--rounds 10] [--requests 1000]
-    /work/venv/bin/python bench/limits_cpu.py --profile redis    # cProfile of one setup
+    .venv/bin/python bench/limits_cpu.py [--rounds 10] [--requests 1000]
+    .venv/bin/python bench/limits_cpu.py --profile redis    # cProfile of one setup
 
 It loads the sample into the PostgreSQL database stations_bench_limits with an API key (its
 limit out of reach) and starts one process per setup: limits off and no key; keyed with limits
