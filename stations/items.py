@@ -72,7 +72,10 @@ def forget_stored():
 def _remember(station_ids):
     """Keep the stored fields of these stations (of all stations, the first time)."""
     if _stored:
-        _keep(db.session.execute(sa.select(_STATION).where(_STATION.c.id.in_(station_ids))))
+        rows = db.session.execute(sa.select(_STATION).where(_STATION.c.id.in_(station_ids)))
+        gone = set(station_ids) - {row.id for row in _keep(rows)}
+        for station_id in gone:  # deleted since the search
+            _stored.pop(station_id, None)
         return
     # All of them, a slice at a time: a whole table of rows at once would swell the worker.
     after_id = 0
@@ -87,11 +90,14 @@ def _remember(station_ids):
 
 
 def _keep(rows):
+    """Store these station rows; return them."""
+    rows = list(rows)
     for row in rows:
         fields = stored_fields(row)
         closure = (fields["closed_reason"], fields["closed_until"])
         members = orjson.dumps({k: v for k, v in fields.items() if k not in _LIVE_FIELDS})
         _stored[row.id] = (row.change_seq, members[1:-1], closure)
+    return rows
 
 
 def stored_fields(row):
