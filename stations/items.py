@@ -7,6 +7,7 @@ the asked datum, the status in force, open now, open reports) are worked out for
 Only read-only requests fill the store, so what it keeps was committed.
 """
 
+from functools import lru_cache
 from operator import attrgetter
 
 import orjson
@@ -37,7 +38,8 @@ def station_json(row, *, coord, now, open_reports):
     """
     item = stored_fields(row)
     closure = (item["closed_reason"], item["closed_until"])
-    item.update(_live_fields(row, closure, coord=coord, now=now, open_reports=open_reports))
+    station = (row.id, row.lat, row.lng, row.opening_hours, row.status, row.closed_until)
+    item.update(_live_fields(station, closure, coord=coord, now=now, open_reports=open_reports))
     return item
 
 
@@ -55,9 +57,17 @@ def station_items(found, *, coord, now):
         _remember(stale)
     items = []
     for row, distance in found:
-        if row.id in _stored:
-            _seq, members, closure = _stored[row.id]
-            live = _live_fields(row, closure, coord=coord, now=now, open_reports=row.open_reports)
+        # Unpacked once: a Row's attributes cost more than its items.
+        station_id, _seq, lat, lng, hours, status, closed_until, open_reports = row[:8]
+        if station_id in _stored:
+            _seq, members, closure = _stored[station_id]
+            live = _live_fields(
+                (station_id, lat, lng, hours, status, closed_until),
+                closure,
+                coord=coord,
+                now=now,
+                open_reports=open_reports,
+            )
             live["distance_m"] = round(distance, 1)
             # Two JSON objects with no key in common, made one: {live..., stored...}.
             items.append(orjson.Fragment(orjson.dumps(live)[:-1] + b"," + members + b"}"))
@@ -127,21 +137,23 @@ def stored_fields(row):
     }
 
 
-def _live_fields(row, closure, *, coord, now, open_reports):
+def _live_fields(station, closure, *, coord, now, open_reports):
     """The fields worked out at `now`: position in `coord`, status in force, open now...
 
-    `closure` is the stored (closed_reason, closed_until), shown while a closure is in force.
+    `station` is (id, lat, lng, opening_hours, status, closed_until); `closure` the stored
+    (closed_reason, closed_until as text), shown while a closure is in force.
     """
-    lat, lng = datum.from_wgs84(coord, lat=row.lat, lng=row.lng)
-    status = effective_status(status=row.status, closed_until=row.closed_until, at=now)
-    open_now, next_change = open_state_at(hours=row.opening_hours, status=status, at=now)
+    station_id, wgs84_lat, wgs84_lng, hours, stored_status, closed_until = station
+    lat, lng = datum.from_wgs84(coord, lat=wgs84_lat, lng=wgs84_lng)
+    status = effective_status(status=stored_status, closed_until=closed_until, at=now)
+    open_now, next_change = open_state_at(hours=hours, status=status, at=now)
     closed = status == "temporarily_closed"
     return {
-        "id": row.id,
+        "id": station_id,
         "lat": round(lat, 7),
         "lng": round(lng, 7),
         "open_now": open_now,
-        "next_change_at": iso(next_change),
+        "next_change_at": _iso_cached(next_change),
         "status": status,
         "closed_reason": closure[0] if closed else None,
         "closed_until": closure[1] if closed else None,
@@ -152,6 +164,10 @@ def _live_fields(row, closure, *, coord, now, open_reports):
 def iso(moment):
     """An ISO 8601 instant, in UTC written with a Z; None stays None."""
     return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+# Next changes repeat from answer to answer (the same hours change at the same moments).
+_iso_cached = lru_cache(maxsize=1024)(iso)
 
 
 def station_feature(item):
