@@ -15,8 +15,9 @@ nearest stations at random Shenzhen positions in each of these setups:
 - keyed, limits on (Redis): counted in Redis (BENCH_REDIS_URL, default database 5), X-API-Key
 - anonymous, limits on (memory): no key, the per-IP count (its limit raised out of reach)
 
-The setups take turns for --rounds rounds and each reports its median round, so that a burst of
-other work on the shared machine does not land on one setup only; before each run it waits for
+The setups take turns for --rounds rounds, each round starting with the next setup, and each
+reports its median round, so that a burst of other work on the shared machine does not land on
+one setup only; before each run it waits for
 the machine to be quiet (procfs.wait_for_quiet). Besides requests per second it reports the
 servers' CPU time per request (gunicorn workers, their PostgreSQL backends, and Redis when used),
 which other work disturbs less. Target (issue 5): keyed with limits within 10 % of the baseline.
@@ -214,7 +215,9 @@ def main():
             database = PG_DATABASE if backend == "postgis" else None
             rounds = {name: [] for name, _, _ in SETUPS}
             for number in range(1, args.rounds + 1):
-                for name, settings, keyed in SETUPS:
+                # Each round starts with another setup: no setup always runs first (or last).
+                shift = (number - 1) % len(SETUPS)
+                for name, settings, keyed in SETUPS[shift:] + SETUPS[:shift]:
                     print(f"{backend}, round {number}: {name}", flush=True)
                     env = app_env(url, **settings)
                     stats = measure(env, key if keyed else None, args.duration, log, database)
