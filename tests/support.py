@@ -1,7 +1,10 @@
 """Helpers for the account, manager and admin tests: people, stations, logged-in clients."""
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+import sqlalchemy as sa
 
 from stations.accounts import create_user
 from stations.db import db
@@ -82,3 +85,19 @@ def fresh(model, ident):
     """A row read again from the database."""
     db.session.expire_all()
     return db.session.get(model, ident)
+
+
+@contextmanager
+def statements_run(target):
+    """The (statement, parameters) sent to the database through `target` (an engine or a
+    connection) inside the block, in order."""
+    seen = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    sa.event.listen(target, "before_cursor_execute", remember)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(target, "before_cursor_execute", remember)

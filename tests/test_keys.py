@@ -4,6 +4,7 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from support import statements_run
 
 from stations import keys
 from stations.db import db
@@ -106,19 +107,10 @@ def test_a_revoked_key_is_refused(client):
 
 def test_use_is_counted_and_written_in_batches(client):
     key, token = keys.create_key("busy partner")
-    updates = []
-
-    def count_updates(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("UPDATE api_key"):
-            updates.append(statement)
-
-    connection = db.session.connection()
-    sa.event.listen(connection, "before_cursor_execute", count_updates)
-    try:
+    with statements_run(db.session.connection()) as seen:
         for _ in range(25):
             assert client.get(HEALTHLESS, headers={"X-API-Key": token}).status_code == 200
-    finally:
-        sa.event.remove(connection, "before_cursor_execute", count_updates)
+    updates = [statement for statement, _ in seen if statement.startswith("UPDATE api_key")]
     assert len(updates) == 1  # the first use; the rest wait API_KEY_USAGE_FLUSH_S
     [usage] = keys.key_usage()
     assert usage["request_count"] == 25 and usage["last_used_at"] is not None
@@ -143,15 +135,7 @@ def test_revoke_is_idempotent_and_by_id_or_prefix(sample_app):
 
 def test_a_known_key_is_looked_up_once_a_while(client, sample_app, monkeypatch):
     key, token = keys.create_key("busy partner")
-    lookups = []
-
-    def count_lookups(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("SELECT") and "FROM api_key" in statement:
-            lookups.append(statement)
-
-    connection = db.session.connection()
-    sa.event.listen(connection, "before_cursor_execute", count_lookups)
-    try:
+    with statements_run(db.session.connection()) as seen:
         for _ in range(5):
             assert client.get(HEALTHLESS, headers={"X-API-Key": token}).status_code == 200
         # Revoked by another process (the CLI): this one learns it when its memory expires.
@@ -161,6 +145,5 @@ def test_a_known_key_is_looked_up_once_a_while(client, sample_app, monkeypatch):
         later = keys.time.monotonic() + sample_app.config["API_KEY_CACHE_S"] + 1
         monkeypatch.setattr(keys.time, "monotonic", lambda: later)
         assert client.get(HEALTHLESS, headers={"X-API-Key": token}).status_code == 401
-    finally:
-        sa.event.remove(connection, "before_cursor_execute", count_lookups)
+    lookups = [s for s, _ in seen if s.startswith("SELECT") and "FROM api_key" in s]
     assert len(lookups) == 2

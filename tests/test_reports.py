@@ -2,7 +2,7 @@
 
 import pytest
 import sqlalchemy as sa
-from support import make_station
+from support import make_station, statements_run
 
 from stations.db import db
 from stations.models import Report
@@ -114,17 +114,9 @@ def test_nearest_counts_open_reports_in_its_search_not_per_station(app):
     for station in stations[::3]:
         create_report(station.id, reason="closed", text="")
     db.session.commit()
-    statements = []
-
-    def remember(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", remember)
-    try:
+    with statements_run(db.engine) as seen:
         body = app.test_client().get(NEAREST).get_json()
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", remember)
+    statements = [statement for statement, _ in seen]
     assert body["count"] == 12
     assert sum(item["open_reports"] for item in body["data"]) == 4
     # No statement of its own, let alone one per station: the count is a column of the search.

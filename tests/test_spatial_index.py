@@ -4,6 +4,7 @@ import random
 import re
 
 import sqlalchemy as sa
+from support import statements_run
 
 from stations.db import db, utcnow
 from stations.models import Station
@@ -31,19 +32,9 @@ def add_stations(count):
 
 def captured_nearest_sql(client, query):
     """The SQL statements (with parameters) the app ran for one /nearest request."""
-    seen = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        if "station" in statement:
-            seen.append((statement, parameters))
-
-    connection = db.session.connection()
-    sa.event.listen(connection, "before_cursor_execute", capture)
-    try:
+    with statements_run(db.session.connection()) as seen:
         assert client.get("/api/v1/stations/nearest", query_string=query).status_code == 200
-    finally:
-        sa.event.remove(connection, "before_cursor_execute", capture)
-    return seen
+    return [(statement, parameters) for statement, parameters in seen if "station" in statement]
 
 
 def test_nearest_uses_the_spatial_index(client):
