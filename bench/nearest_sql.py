@@ -1,8 +1,8 @@
 """Time the app's own nearest-stations SQL with EXPLAIN (ANALYZE, BUFFERS) on PostGIS.
 
-The statements are captured from stations.geo.nearest_stations itself, called as the API calls it
-(limit=10, no filters, the open-report count as a column) at random Shenzhen positions, then
-explained one by one. That first run also warms the cache.
+The statements are captured from stations.geo.nearest_stations itself (db.DriverStatement runs
+them), called as the API calls it (limit=10, no filters, the open-report count as a column) at
+random Shenzhen positions, then explained one by one. That first run also warms the cache.
 The last line printed is `SQL {json}` for bench/run.py.
 """
 
@@ -12,14 +12,13 @@ import random
 import sys
 from math import ceil
 from pathlib import Path
-
-import sqlalchemy as sa
+from unittest.mock import patch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stations import create_app  # noqa: E402
-from stations.db import db  # noqa: E402
+from stations.db import DriverStatement, db  # noqa: E402
 from stations.geo import nearest_stations  # noqa: E402
 from stations.reports import OPEN_REPORTS  # noqa: E402
 
@@ -36,17 +35,16 @@ def percentile(values, pct):
 def captured_nearest_sql(positions):
     """The (statement, parameters) the app sent for each position's nearest query."""
     captured = []
+    run_on_driver = DriverStatement.rows
 
-    def capture(connection, cursor, statement, parameters, context, executemany):
-        if "<->" in statement:
-            captured.append((statement, parameters))
+    def capture(statement, connection, params):
+        if "<->" in statement.sql:
+            captured.append((statement.sql, statement.parameters(params)))
+        return run_on_driver(statement, connection, params)
 
-    sa.event.listen(db.engine, "before_cursor_execute", capture)
-    try:
+    with patch.object(DriverStatement, "rows", capture):
         for lat, lng in positions:
             nearest_stations(lat=lat, lng=lng, limit=10, also=(OPEN_REPORTS,))
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", capture)
     return captured
 
 

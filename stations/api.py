@@ -4,7 +4,7 @@ from flask import Blueprint, abort, jsonify, request
 
 from . import datum
 from .changes import data_version
-from .db import db, reads_only
+from .db import db
 from .geo import nearest_stations, stations_in_bbox
 from .hours import local_now, open_state_since
 from .items import station_feature, station_items, station_json
@@ -73,7 +73,6 @@ def nearest():
     open_now = args.boolean("open_now")
     open_24_7 = args.boolean("open_24_7")
     args.check()
-    reads_only()
     now = local_now()
     lat, lng = datum.to_wgs84(coord, lat=lat, lng=lng)
     found = nearest_stations(

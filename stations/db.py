@@ -1,6 +1,8 @@
 """The database handle, shared by both backends (SQLite and PostGIS)."""
 
 import os
+from collections import namedtuple
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -70,32 +72,73 @@ def _sqlite_connect(dbapi_connection, connection_record):
             dbapi_connection.execute(f"PRAGMA {pragma}")
 
 
-# An execution option of a SQLite connection that reads_only() has taken: no BEGIN for it.
-_READS_ONLY = "stations_reads_only"
-
-
 @sa.event.listens_for(sa.Engine, "begin")
 def _sqlite_begin(connection):
-    reading_only = connection.get_execution_options().get(_READS_ONLY)
-    if connection.dialect.name == "sqlite" and not reading_only:
+    if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN")
 
 
-def reads_only():
-    """Say that the current request only reads (and never writes), before its first statement.
+@contextmanager
+def read_connection():
+    """A DB-API connection for statements that only read, each seeing what was committed before.
 
-    Its statements then run outside a transaction: on PostgreSQL that saves the BEGIN and
-    ROLLBACK round trips, on SQLite the BEGIN statement. Each sees what was committed before it
-    began (as under READ COMMITTED). Not when the session is already in a transaction, nor
-    bound to a connection (as in the tests, each inside a transaction they roll back).
+    Taken from the pool and used outside any transaction: on PostgreSQL in autocommit (no BEGIN
+    or ROLLBACK round trips), on SQLite with no BEGIN (see _sqlite_connect). When the session
+    has begun a transaction, or is bound to a connection (as in the tests, each inside a
+    transaction they roll back), the session's connection, so that its writes are seen.
     """
     bind = db.session.get_bind()
     if not isinstance(bind, sa.Engine) or db.session().in_transaction():
+        yield db.session.connection().connection.driver_connection
         return
-    if bind.dialect.name == "postgresql":
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    else:
-        db.session.connection(execution_options={_READS_ONLY: True})
+    pooled = bind.raw_connection()
+    autocommit = bind.dialect.name == "postgresql"
+    try:
+        if autocommit:
+            pooled.driver_connection.autocommit = True
+        yield pooled.driver_connection
+    except bind.dialect.loaded_dbapi.Error as error:
+        if bind.dialect.is_disconnect(error, pooled.dbapi_connection, None):
+            pooled.invalidate(error)  # as SQLAlchemy does for its own statements
+        raise
+    finally:
+        if autocommit and pooled.is_valid:
+            pooled.driver_connection.autocommit = False
+        pooled.close()
+
+
+class DriverStatement:
+    """A Core query compiled once for one dialect and run on the DB-API connection itself.
+
+    For hot reads, where SQLAlchemy's work for each execution costs more than the query. Rows
+    are named tuples of what the driver returns, with no result processing (SQLite gives
+    dates as ISO text); parameters are passed as they are (give SQLite dates as ISO text).
+    """
+
+    def __init__(self, query, dialect):
+        compiled = query.compile(dialect=dialect)
+        if compiled.post_compile_params:
+            raise ValueError("An IN list of one parameter per value, please: none is expanded.")
+        self.sql = compiled.string
+        self._fixed = compiled.params  # the query's own values (None for those to be given)
+        self._order = compiled.positiontup if compiled.positional else None
+        self._row = namedtuple("Row", query.selected_columns.keys())
+
+    def parameters(self, params):
+        """What the driver is given with the SQL for these named parameters."""
+        values = self._fixed | params
+        if self._order is None:
+            return values
+        return tuple(values[name] for name in self._order)
+
+    def rows(self, connection, params):
+        """Run it on a DB-API connection (see read_connection); all its rows."""
+        cursor = connection.cursor()
+        try:
+            cursor.execute(self.sql, self.parameters(params))
+            return list(map(self._row._make, cursor.fetchall()))
+        finally:
+            cursor.close()
 
 
 def init_app(app):

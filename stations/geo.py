@@ -5,6 +5,7 @@ Distances are geodesic metres on the WGS-84 ellipsoid on both backends.
 """
 
 from collections import Counter
+from datetime import date
 from functools import lru_cache
 from math import cos, floor, pi, radians, sqrt
 from time import monotonic
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from geoalchemy2 import Geography
 from pyproj import Geod
 
-from .db import db
+from .db import DriverStatement, db, read_connection
 from .hours import is_open_at, local_date, local_now
 from .models import Station
 
@@ -89,7 +90,8 @@ def _station_filters(kinds, amenities, open_only, open_24_7):
     """SQL conditions for the filters the database can judge by itself."""
     conditions = []
     if kinds:
-        conditions.append(_STATION.c.kind.in_(kinds))
+        # A fixed parameter for each kind: the statement is compiled once per filter set.
+        conditions.append(_STATION.c.kind.in_([sa.literal(kind) for kind in kinds]))
     for amenity in amenities:
         conditions.append(_STATION.c[amenity].is_(True))
     if open_only:
@@ -132,9 +134,11 @@ def nearest_stations(
     filters = (tuple(kinds), tuple(amenities), open_now_at is not None, open_24_7)
     today = local_date(open_now_at or local_now())
     search = (lat, lng, limit, radius_m, filters, tuple(also), open_now_at, today)
-    if db.session.get_bind().dialect.name == "postgresql":
-        return _nearest_postgis(*search)
-    return _nearest_sqlite(*search)
+    dialect = db.session.get_bind().dialect
+    with read_connection() as connection:
+        if dialect.name == "postgresql":
+            return _nearest_postgis(connection, dialect, *search)
+        return _nearest_sqlite(connection, dialect, *search)
 
 
 def _walk(fetch, *, batch, open_now_at, enough):
@@ -154,11 +158,14 @@ def _walk(fetch, *, batch, open_now_at, enough):
         skip, batch = skip + batch, batch * 2
 
 
-def _fetch_with_distances(connection, query, params, *, lat, lng):
-    """A walk's fetch: rows of the query, each with its geodesic distance from (lat, lng)."""
+def _fetch_with_distances(connection, statement, params, *, lat, lng, rows_of=list):
+    """A walk's fetch: rows of the statement, each with its geodesic distance from (lat, lng).
+
+    `rows_of` turns the driver's rows into what the search returns.
+    """
 
     def fetch(skip, batch):
-        rows = connection.execute(query, params | {"skip": skip, "batch": batch}).all()
+        rows = rows_of(statement.rows(connection, params | {"skip": skip, "batch": batch}))
         lats, lngs = [row.lat for row in rows], [row.lng for row in rows]
         return list(zip(rows, distances_m(lat=lat, lng=lng, lats=lats, lngs=lngs), strict=True))
 
@@ -166,8 +173,8 @@ def _fetch_with_distances(connection, query, params, *, lat, lng):
 
 
 @lru_cache(maxsize=512)
-def _postgis_query(filters, also, within_radius):
-    """KNN through the GiST index (`<->`, sphere metres); built once per filter set."""
+def _postgis_statement(dialect, filters, also, within_radius):
+    """KNN through the GiST index (`<->`, sphere metres); compiled once per filter set."""
     point = sa.func.ST_SetSRID(
         sa.func.ST_MakePoint(
             sa.bindparam("lng", type_=sa.Double), sa.bindparam("lat", type_=sa.Double)
@@ -180,14 +187,17 @@ def _postgis_query(filters, also, within_radius):
     if within_radius:
         query = query.where(sa.func.ST_DWithin(_POSITION, point, sa.bindparam("radius_m")))
     query = query.order_by(sphere_m)
-    return query.limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
+    query = query.limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
+    return DriverStatement(query, dialect)
 
 
-def _nearest_postgis(lat, lng, limit, radius_m, filters, also, open_now_at, today):
+def _nearest_postgis(
+    connection, dialect, lat, lng, limit, radius_m, filters, also, open_now_at, today
+):
     """Candidates in `<->` (sphere) order, ranked by the geodesic on the ellipsoid."""
-    query = _postgis_query(filters, also, radius_m is not None)
+    statement = _postgis_statement(dialect, filters, also, radius_m is not None)
     params = {"lat": lat, "lng": lng, "radius_m": radius_m, "today": today}
-    fetch = _fetch_with_distances(db.session.connection(), query, params, lat=lat, lng=lng)
+    fetch = _fetch_with_distances(connection, statement, params, lat=lat, lng=lng)
 
     def enough(found, pairs):
         # Every unread station is at least as far on the sphere as the last one read, so at
@@ -200,8 +210,8 @@ def _nearest_postgis(lat, lng, limit, radius_m, filters, also, open_now_at, toda
 
 
 @lru_cache(maxsize=512)
-def _sqlite_query(filters, also):
-    """Matching stations inside a box (R*Tree), in equirectangular distance order; built once.
+def _sqlite_statement(dialect, filters, also):
+    """Matching stations inside a box (R*Tree), in equirectangular distance order; compiled once.
 
     The sort runs on ids and R*Tree coordinates alone; full rows are read only for the batch.
     """
@@ -223,20 +233,26 @@ def _sqlite_query(filters, also):
     candidates = (
         candidates.order_by(rough).limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
     ).subquery()
-    return (
+    query = (
         sa.select(*_SEARCHED, *also, candidates.c.rough)
         .join(candidates, candidates.c.id == _STATION.c.id)
         .order_by(candidates.c.rough)
     )
+    return DriverStatement(query, dialect)
 
 
-def _nearest_sqlite(lat, lng, limit, radius_m, filters, also, open_now_at, today):
+def _nearest_sqlite(
+    connection, dialect, lat, lng, limit, radius_m, filters, also, open_now_at, today
+):
     """Candidates from the R*Tree in a box that grows until it surely holds the nearest."""
-    query = _sqlite_query(filters, also)
-    connection = db.session.connection()
-    params = {"lat": lat, "lng": lng, "lng_scale": cos(radians(lat)) ** 2, "today": today}
-    fetch = _fetch_with_distances(connection, query, params, lat=lat, lng=lng)
-    first_m = _first_radius_m(connection, lat=lat, lng=lng, wanted=3 * (limit + 2))
+    statement = _sqlite_statement(dialect, filters, also)
+    # SQLite keeps dates as ISO text (as SQLAlchemy's Date writes them).
+    params = {"lat": lat, "lng": lng, "lng_scale": cos(radians(lat)) ** 2}
+    params["today"] = today.isoformat()
+    fetch = _fetch_with_distances(
+        connection, statement, params, lat=lat, lng=lng, rows_of=_dated_sqlite_rows
+    )
+    first_m = _first_radius_m(connection, dialect, lat=lat, lng=lng, wanted=3 * (limit + 2))
     search_m = min(first_m, radius_m or first_m)
     while True:
         box = bbox_around(lat=lat, lng=lng, radius_m=search_m)
@@ -252,6 +268,16 @@ def _nearest_sqlite(lat, lng, limit, radius_m, filters, also, open_now_at, today
         search_m *= 4
         if radius_m is not None:
             search_m = min(search_m, radius_m)
+
+
+def _dated_sqlite_rows(rows):
+    """Search rows with closed_until a date, as on PostgreSQL (SQLite gives ISO text)."""
+    return [
+        row
+        if row.closed_until is None
+        else row._replace(closed_until=date.fromisoformat(row.closed_until))
+        for row in rows
+    ]
 
 
 def _settled_in_box(limit, metres_per_degree):
@@ -282,7 +308,7 @@ def _rough_metres_per_degree(lat, box):
     return min(_METRES_PER_DEGREE_LAT_MIN, along_parallel) * 0.999
 
 
-def _first_radius_m(connection, *, lat, lng, wanted):
+def _first_radius_m(connection, dialect, *, lat, lng, wanted):
     """A first search radius for about `wanted` stations, as dense as in the cells around.
 
     Only a guess to start from (the box grows until it surely holds the nearest): too large,
@@ -291,7 +317,7 @@ def _first_radius_m(connection, *, lat, lng, wanted):
     """
     counted_at, cells = _cells
     if monotonic() - counted_at > _CELLS_COUNTED_EVERY_S:
-        corners = connection.execute(sa.select(_RTREE.c.min_lat, _RTREE.c.min_lng))
+        corners = _corners_statement(dialect).rows(connection, {})
         cells = Counter(
             (floor(south / _CELL_DEG), floor(west / _CELL_DEG)) for south, west in corners
         )
@@ -302,6 +328,12 @@ def _first_radius_m(connection, *, lat, lng, wanted):
     if not around:
         return side_m / 2
     return sqrt(wanted / around * side_m * side_m * max(cos(radians(lat)), 0.01) / pi)
+
+
+@lru_cache(maxsize=4)
+def _corners_statement(dialect):
+    """Every station's south-west R*Tree corner."""
+    return DriverStatement(sa.select(_RTREE.c.min_lat, _RTREE.c.min_lng), dialect)
 
 
 def stations_in_bbox(*, bbox, page, per_page):

@@ -3,11 +3,12 @@
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
+from unittest.mock import patch
 
 import sqlalchemy as sa
 
 from stations.accounts import create_user
-from stations.db import db
+from stations.db import DriverStatement, db
 from stations.districts import district_at
 from stations.models import Report, Station, User
 
@@ -90,14 +91,22 @@ def fresh(model, ident):
 @contextmanager
 def statements_run(target):
     """The (statement, parameters) sent to the database through `target` (an engine or a
-    connection) inside the block, in order."""
+    connection) inside the block, in order, with those run on any DB-API connection itself
+    (db.DriverStatement)."""
     seen = []
 
     def remember(conn, cursor, statement, parameters, context, executemany):
         seen.append((statement, parameters))
 
+    run_on_driver = DriverStatement.rows
+
+    def remember_driver_statement(statement, connection, params):
+        seen.append((statement.sql, statement.parameters(params)))
+        return run_on_driver(statement, connection, params)
+
     sa.event.listen(target, "before_cursor_execute", remember)
     try:
-        yield seen
+        with patch.object(DriverStatement, "rows", remember_driver_statement):
+            yield seen
     finally:
         sa.event.remove(target, "before_cursor_execute", remember)

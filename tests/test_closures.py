@@ -97,7 +97,6 @@ def test_a_closure_confirmed_by_a_rider_report_has_no_old_end_date(browsers, wor
     assert closure == ("temporarily_closed", "还是关着", None, False)
 
 
-
 def test_a_closure_that_ended_moves_last_modified(client, monkeypatch):
     """Caches must see a closure end by itself: Last-Modified is no older than its end."""
     now = local_now() + timedelta(days=2)
