@@ -1,25 +1,30 @@
-"""How the limits are counted: one Redis round trip a request, no thread a request in memory.
+"""How the limits are counted: at most one Redis round trip a request, no thread in memory.
 
 limits' sliding window counter (the strategy limits.py configures) answers a hit with yes or no;
 the RateLimit-* headers then need the window, a second call: in Redis a second round trip, and
 each of the two runs a Lua script, which costs Redis about twice the CPU of a plain command.
 Here a hit reads the window back in the same step; in Redis it is one pipelined round trip of
 plain commands, on window keys named by the clock as limits' memory and memcached storages name
-them (the app servers' clocks agree closely enough for that). In memory, limits starts a thread
-to sweep expired counts 10 ms after a count unless one is waiting: under load, a thread for
-nearly every request. MemoryStorage here sweeps once a second.
+them (the app servers' clocks agree closely enough for that), and under a high limit a process
+counts several hits at once, handing them out itself (RedisStorage). In memory, limits starts
+a thread to sweep expired counts 10 ms after a count unless one is waiting: under load, a
+thread for nearly every request. MemoryStorage here sweeps once a second.
 """
 
 import threading
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass
 from math import ceil, floor, inf
 
 from limits import storage as limits_storage
-from limits.storage import RedisStorage
 from limits.storage.base import TimestampedSlidingWindow
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 SWEEP_EVERY_S = 1.0
+# Counting ahead in Redis (RedisStorage): a lease is at most this share of what is left.
+LEASE_SHARE = 100
+LEASE_MAX = 50
 
 
 class MemoryStorage(limits_storage.MemoryStorage):
@@ -37,24 +42,88 @@ class MemoryStorage(limits_storage.MemoryStorage):
             self.timer.start()
 
 
+class RedisStorage(limits_storage.RedisStorage):
+    """limits' Redis storage (stations+redis://...), with the hits each process counts ahead.
+
+    Under a high limit a process counts several hits at once in Redis (a lease) and hands them
+    out itself, one Redis round trip for several requests (see _lease_size).
+    """
+
+    STORAGE_SCHEME = ["stations+redis", "stations+rediss"]
+
+    def __init__(self, uri, **options):
+        super().__init__(uri.removeprefix("stations+"), **options)
+        self.leases = {}  # counting key -> _Lease, for this window only
+        self.leases_lock = threading.Lock()  # threaded servers share a process's leases
+
+    def reset(self):
+        with self.leases_lock:
+            self.leases.clear()
+        return super().reset()
+
+
+@dataclass
+class _Lease:
+    """Hits counted ahead in Redis in the window `current_key`; `left` of them not handed out.
+
+    `previous` and `current` are the window's counts as Redis gave them with the lease (the
+    lease included).
+    """
+
+    current_key: str
+    previous: int
+    current: int
+    left: int
+
+
+def _lease_size(lease, limit, weighted_previous):
+    """How many hits to count at once: 1 under low limits, so that they are exact.
+
+    A lease is at most 1/LEASE_SHARE of what the last look at Redis left of the limit (and at
+    most LEASE_MAX): hits a process holds but does not use are refused to the others until the
+    window slides, so a caller may be refused that much early, never let past the limit.
+    """
+    if lease is None:
+        return 1
+    remaining = limit - floor(weighted_previous + lease.current)
+    return max(1, min(LEASE_MAX, remaining // LEASE_SHARE))
+
+
 def _redis_counts(storage, key, limit, expiry):
     """Count a hit in Redis: (acquired, and the window's counts as MemoryStorage reads them)."""
     now = time.time()
     previous_key, current_key = map(
         storage.prefixed_key, TimestampedSlidingWindow.sliding_window_keys(key, expiry, now)
     )
-    pipe = storage.get_connection().pipeline(transaction=False)
-    pipe.set(current_key, 0, px=2 * expiry * 1000, nx=True)  # a new window lives two lengths
-    pipe.incr(current_key)
-    pipe.get(previous_key)
-    _, current, previous = pipe.execute()
-    previous = int(previous or 0)
-    previous_ttl_s = (1 - ((now - expiry) / expiry) % 1) * expiry if previous else 0.0
+    previous_ttl_s = (1 - ((now - expiry) / expiry) % 1) * expiry
     current_ttl_s = (1 - (now / expiry) % 1) * expiry + expiry
-    acquired = floor(previous * previous_ttl_s / expiry + current) <= limit
-    if not acquired:  # counted first, so that hits at once each see the other: given back
-        current = storage.get_connection().decr(current_key)
-    return acquired, (previous, previous_ttl_s, current, current_ttl_s)
+    leases = getattr(storage, "leases", {})  # none in limits' own RedisStorage
+    with getattr(storage, "leases_lock", nullcontext()):
+        lease = leases.get(key)
+        if lease is not None and lease.current_key != current_key:
+            lease = None  # the window has moved on
+        if lease is not None and lease.left:
+            lease.left -= 1
+            used = lease.current - lease.left
+            return True, (lease.previous, previous_ttl_s, used, current_ttl_s)
+        weighted_previous = lease.previous * previous_ttl_s / expiry if lease else 0.0
+        size = _lease_size(lease, limit, weighted_previous)
+        pipe = storage.get_connection().pipeline(transaction=False)
+        pipe.set(current_key, 0, px=2 * expiry * 1000, nx=True)  # a new window lives two lengths
+        pipe.incrby(current_key, size)
+        pipe.get(previous_key)
+        _, current, previous = pipe.execute()
+        previous = int(previous or 0)
+        if not previous:
+            previous_ttl_s = 0.0
+        # Counted first, so that hits at once each see the others; what is over the limit is
+        # given back.
+        room = limit - floor(previous * previous_ttl_s / expiry + current - size)
+        granted = max(0, min(size, room))
+        if granted < size:
+            current = storage.get_connection().decrby(current_key, size - granted)
+        leases[key] = _Lease(current_key, previous, current, max(0, granted - 1))
+    return granted > 0, (previous, previous_ttl_s, current - max(0, granted - 1), current_ttl_s)
 
 
 def _window(item, previous_count, previous_ttl_s, current_count, current_ttl_s):
@@ -76,7 +145,7 @@ def hit(strategy, item, *identifiers):
         reset_at, remaining = strategy.get_window_stats(item, *identifiers)
         return acquired, remaining, max(0, ceil(reset_at - time.time()))
     storage, key, expiry = strategy.storage, item.key_for(*identifiers), item.get_expiry()
-    if isinstance(storage, RedisStorage):
+    if isinstance(storage, limits_storage.RedisStorage):
         acquired, counts = _redis_counts(storage, key, item.amount, expiry)
     else:  # in memory, reading the window again costs little
         acquired = storage.acquire_sliding_window_entry(key, item.amount, expiry)

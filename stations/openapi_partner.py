@@ -36,7 +36,8 @@ HEADERS = {
         "schema": {"type": "string", "pattern": "^[0-9]+$"},
     },
     "RateLimit-Remaining": {
-        "description": "Requests left in the current window.",
+        "description": "Requests left in the current window. Under a high limit each server "
+        "process counts up to 1/100 of what is left ahead, so this is then close, not exact.",
         "schema": {"type": "string", "pattern": "^[0-9]+$"},
     },
     "RateLimit-Reset": {

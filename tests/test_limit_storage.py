@@ -1,4 +1,5 @@
-"""How limits are counted: a hit reads its window in the same step; Redis shares the count."""
+"""How limits are counted: a hit reads its window in the same step; Redis shares the count,
+which each process counts ahead under high limits."""
 
 import time
 
@@ -19,7 +20,7 @@ def strategy(request):
     """limits' sliding window counter over each storage the app may use, with nothing counted."""
     if request.param == "redis":
         redis_or_skip(TEST_REDIS_URL)
-        storage = storage_from_string(TEST_REDIS_URL, key_prefix=PREFIX)
+        storage = storage_from_string("stations+" + TEST_REDIS_URL, key_prefix=PREFIX)
     else:
         storage = storage_from_string("stations+memory://")
     storage.reset()
@@ -43,18 +44,63 @@ def test_the_window_slides(strategy):
     assert acquired and remaining <= 1 and reset_s <= 1
 
 
+def processes_on_redis(count):
+    """Sliding window counters over Redis as `count` processes would each have them."""
+    strategies = [
+        SlidingWindowCounterRateLimiter(
+            storage_from_string("stations+" + TEST_REDIS_URL, key_prefix=PREFIX)
+        )
+        for _ in range(count)
+    ]
+    strategies[0].storage.reset()
+    return strategies
+
+
+def redis_counts(client):
+    return [int(client.get(name)) for name in client.scan_iter(f"{PREFIX}:*")]
+
+
 def test_processes_share_one_count_in_redis():
     client = redis_or_skip(TEST_REDIS_URL)
-    first, second = (
-        SlidingWindowCounterRateLimiter(storage_from_string(TEST_REDIS_URL, key_prefix=PREFIX))
-        for _ in range(2)
-    )
-    first.storage.reset()
+    first, second = processes_on_redis(2)
     item = parse("2 per minute")
     hits = [limit_storage.hit(each, item, *WHO)[:2] for each in (first, second, first, second)]
     assert hits == [(True, 1), (True, 0), (False, 0), (False, 0)]
-    counts = [int(client.get(name)) for name in client.scan_iter(f"{PREFIX}:*")]
-    assert counts == [2]  # refused hits are given back
+    assert redis_counts(client) == [2]  # refused hits are given back
+
+
+def test_under_a_high_limit_a_process_counts_ahead():
+    client = redis_or_skip(TEST_REDIS_URL)
+    (strategy,) = processes_on_redis(1)
+    item = parse("10000 per minute")
+    seen = []
+    for _ in range(52):
+        seen.append((limit_storage.hit(strategy, item, *WHO)[:2], redis_counts(client)))
+    # The first hit alone; the second takes 50 (1/100 of what is left, at most 50), which serve
+    # the next 49 without Redis; the 52nd takes 50 more.
+    assert [counts for _, counts in seen] == [[1]] + [[51]] * 50 + [[101]]
+    assert [hit for hit, _ in seen] == [(True, 10000 - n) for n in range(1, 53)]
+
+
+def test_counting_ahead_never_lets_a_caller_past_the_limit():
+    client = redis_or_skip(TEST_REDIS_URL)
+    item = parse("250 per minute")
+    processes = processes_on_redis(2)
+    acquired = [limit_storage.hit(each, item, *WHO)[0] for _ in range(300) for each in processes]
+    assert acquired.count(True) == 250 and not any(acquired[500:])
+    assert redis_counts(client) == [250]
+
+
+def test_hits_counted_ahead_and_unused_are_refused_to_the_others():
+    redis_or_skip(TEST_REDIS_URL)
+    item = parse("1000 per minute")
+    first, second = processes_on_redis(2)
+    assert limit_storage.hit(first, item, *WHO)[0] and limit_storage.hit(first, item, *WHO)[0]
+    # first holds 8 of the 9 it took with its second hit (998 // 100): second gets the rest.
+    second_hits = [limit_storage.hit(second, item, *WHO)[0] for _ in range(1000)]
+    assert second_hits.count(True) == 1000 - 2 - 8
+    first_hits = [limit_storage.hit(first, item, *WHO)[0] for _ in range(10)]
+    assert first_hits == [True] * 8 + [False] * 2
 
 
 def test_other_strategies_read_the_window_after_the_hit():
