@@ -33,6 +33,13 @@ REQUEST_HEADERS = [
     "Accept",
     "Content-Type",
 ]
+# The request headers (as WSGI names them) that make a GET conditional.
+_CONDITIONAL = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
 COMPRESSED_TYPES = [
     "application/json",
     "application/geo+json",
@@ -80,6 +87,8 @@ def cacheable(response, *, last_modified, cache_control=REVALIDATE, etag=None):
     if last_modified is not None:
         response.last_modified = last_modified
     response.headers["Cache-Control"] = cache_control
+    if not any(name in request.environ for name in _CONDITIONAL):
+        return response  # nothing to compare (the server adds the Date header)
     return response.make_conditional(request)
 
 
