@@ -140,20 +140,30 @@ def record_use(key_id):
 
 
 def flush_usage(*, key_ids=None, force=False):
-    """Write pending counts (of key_ids, or all) to the database."""
+    """Write pending counts (of key_ids, or all) to the database; kept for the next time if
+    the database cannot take them now (a use count is not worth a failed request)."""
     usage = _usage()
     with usage.lock:
         ids = list(usage.pending) if key_ids is None or force else key_ids
         taken = {key_id: usage.pending.pop(key_id) for key_id in ids if key_id in usage.pending}
         usage.flushed_at.update(dict.fromkeys(taken, time.monotonic()))
-    for key_id, (count, used_at) in taken.items():
-        db.session.execute(
-            sa.update(ApiKey)
-            .where(ApiKey.id == key_id)
-            .values(request_count=ApiKey.request_count + count, last_used_at=used_at)
-        )
-    if taken:
+    if not taken:
+        return
+    try:
+        for key_id, (count, used_at) in taken.items():
+            db.session.execute(
+                sa.update(ApiKey)
+                .where(ApiKey.id == key_id)
+                .values(request_count=ApiKey.request_count + count, last_used_at=used_at)
+            )
         db.session.commit()
+    except sa.exc.OperationalError as error:  # SQLite busy with another writer, say
+        db.session.rollback()
+        current_app.logger.warning("API key use kept for the next write: %s", error.orig)
+        with usage.lock:
+            for key_id, (count, used_at) in taken.items():
+                later_count, later_used_at = usage.pending.get(key_id, (0, used_at))
+                usage.pending[key_id] = (count + later_count, max(used_at, later_used_at))
 
 
 @click.command("create-api-key")

@@ -126,6 +126,23 @@ def test_use_is_written_when_due(sample_app, client, monkeypatch):
     assert key.request_count == 3
 
 
+def test_use_the_database_cannot_take_now_is_written_later(sample_app, client, monkeypatch):
+    monkeypatch.setitem(sample_app.config, "API_KEY_USAGE_FLUSH_S", 0)
+    key, token = keys.create_key("partner")
+    execute, failures = db.session.execute, ["database is locked"]
+
+    def busy_once(statement, *args, **kwargs):
+        if failures and isinstance(statement, sa.Update):
+            raise sa.exc.OperationalError("UPDATE api_key", {}, Exception(failures.pop()))
+        return execute(statement, *args, **kwargs)
+
+    monkeypatch.setattr(db.session, "execute", busy_once)
+    statuses = [client.get(HEALTHLESS, headers={"X-API-Key": token}).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200] and not failures
+    db.session.refresh(key)
+    assert key.request_count == 3
+
+
 def test_revoke_is_idempotent_and_by_id_or_prefix(sample_app):
     key, _ = keys.create_key("p")
     first = keys.revoke_key(str(key.id)).revoked_at
