@@ -41,6 +41,23 @@ class MemoryStorage(limits_storage.MemoryStorage):
             self.timer.daemon = True  # a process that ends does not wait for the next sweep
             self.timer.start()
 
+    def hit_sliding_window(self, key, limit, expiry):
+        """acquire_sliding_window_entry, answering with the window's counts (as
+        get_sliding_window gives them) read in the same step: (acquired, counts)."""
+        now = time.time()
+        keys = self.sliding_window_keys(key, expiry, now)
+        # limits 5.8's own reading of the two counts (a private method)
+        previous, previous_ttl_s, current, current_ttl_s = self._get_sliding_window_info(
+            *keys, expiry, now
+        )
+        weighted_previous = previous * previous_ttl_s / expiry
+        acquired = floor(weighted_previous + current) < limit
+        if acquired:
+            current = self.incr(keys[1], 2 * expiry)  # a new window lives two lengths
+            if floor(weighted_previous + current) > limit:  # another thread counted first
+                acquired, current = False, self.decr(keys[1])
+        return acquired, (previous, previous_ttl_s, current, current_ttl_s)
+
 
 class RedisStorage(limits_storage.RedisStorage):
     """limits' Redis storage (stations+redis://...), with the hits each process counts ahead.
@@ -64,13 +81,14 @@ class RedisStorage(limits_storage.RedisStorage):
 
 @dataclass
 class _Lease:
-    """Hits counted ahead in Redis in the window `current_key`; `left` of them not handed out.
+    """Hits counted ahead in Redis in the window numbered `window` (its start over its length),
+    `left` of them not handed out.
 
     `previous` and `current` are the window's counts as Redis gave them with the lease (the
     lease included).
     """
 
-    current_key: str
+    window: int
     previous: int
     current: int
     left: int
@@ -92,15 +110,13 @@ def _lease_size(lease, limit, weighted_previous):
 def _redis_counts(storage, key, limit, expiry):
     """Count a hit in Redis: (acquired, and the window's counts as MemoryStorage reads them)."""
     now = time.time()
-    previous_key, current_key = map(
-        storage.prefixed_key, TimestampedSlidingWindow.sliding_window_keys(key, expiry, now)
-    )
+    window = int(now / expiry)  # as the window keys are numbered
     previous_ttl_s = (1 - ((now - expiry) / expiry) % 1) * expiry
     current_ttl_s = (1 - (now / expiry) % 1) * expiry + expiry
     leases = getattr(storage, "leases", {})  # none in limits' own RedisStorage
     with getattr(storage, "leases_lock", nullcontext()):
         lease = leases.get(key)
-        if lease is not None and lease.current_key != current_key:
+        if lease is not None and lease.window != window:
             lease = None  # the window has moved on
         if lease is not None and lease.left:
             lease.left -= 1
@@ -108,6 +124,9 @@ def _redis_counts(storage, key, limit, expiry):
             return True, (lease.previous, previous_ttl_s, used, current_ttl_s)
         weighted_previous = lease.previous * previous_ttl_s / expiry if lease else 0.0
         size = _lease_size(lease, limit, weighted_previous)
+        previous_key, current_key = map(
+            storage.prefixed_key, TimestampedSlidingWindow.sliding_window_keys(key, expiry, now)
+        )
         pipe = storage.get_connection().pipeline(transaction=False)
         pipe.set(current_key, 0, px=2 * expiry * 1000, nx=True)  # a new window lives two lengths
         pipe.incrby(current_key, size)
@@ -122,7 +141,7 @@ def _redis_counts(storage, key, limit, expiry):
         granted = max(0, min(size, room))
         if granted < size:
             current = storage.get_connection().decrby(current_key, size - granted)
-        leases[key] = _Lease(current_key, previous, current, max(0, granted - 1))
+        leases[key] = _Lease(window, previous, current, max(0, granted - 1))
     return granted > 0, (previous, previous_ttl_s, current - max(0, granted - 1), current_ttl_s)
 
 
@@ -147,7 +166,9 @@ def hit(strategy, item, *identifiers):
     storage, key, expiry = strategy.storage, item.key_for(*identifiers), item.get_expiry()
     if isinstance(storage, limits_storage.RedisStorage):
         acquired, counts = _redis_counts(storage, key, item.amount, expiry)
-    else:  # in memory, reading the window again costs little
+    elif isinstance(storage, MemoryStorage):
+        acquired, counts = storage.hit_sliding_window(key, item.amount, expiry)
+    else:  # limits' own storages: the window read again
         acquired = storage.acquire_sliding_window_entry(key, item.amount, expiry)
         counts = storage.get_sliding_window(key, expiry)
     return bool(acquired), *_window(item, *counts)
