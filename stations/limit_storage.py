@@ -163,7 +163,14 @@ def hit(strategy, item, *identifiers):
         acquired = strategy.hit(item, *identifiers)
         reset_at, remaining = strategy.get_window_stats(item, *identifiers)
         return acquired, remaining, max(0, ceil(reset_at - time.time()))
-    storage, key, expiry = strategy.storage, item.key_for(*identifiers), item.get_expiry()
+    return hit_key(strategy, item, item.key_for(*identifiers))
+
+
+def hit_key(strategy, item, key):
+    """hit, for the storage key that item.key_for(*identifiers) gives (a sliding window only)."""
+    if not isinstance(strategy, SlidingWindowCounterRateLimiter):
+        raise TypeError("hit_key counts over limits' sliding window counter only")
+    storage, expiry = strategy.storage, item.get_expiry()
     if isinstance(storage, limits_storage.RedisStorage):
         acquired, counts = _redis_counts(storage, key, item.amount, expiry)
     elif isinstance(storage, MemoryStorage):

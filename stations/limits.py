@@ -84,7 +84,8 @@ def _identify(environ):
 
 
 def _is_api():
-    return request.path.startswith(API_PATH) and request.method != "OPTIONS"
+    environ = request.environ  # read once: each attribute of `request` is a lookup
+    return environ["PATH_INFO"].startswith(API_PATH) and environ["REQUEST_METHOD"] != "OPTIONS"
 
 
 def _api_key_or_address():
@@ -106,10 +107,19 @@ def _breach_message():
     )
 
 
+@lru_cache(maxsize=4096)
+def _counted_as(limit, who, key_prefix):
+    """(limits item, storage key) of a caller's count under a limit string: worked out once per
+    caller (parsed on each request, the limit alone costs as much as the count)."""
+    item = parse(limit)
+    identifiers = (key_prefix, who, API_SCOPE) if key_prefix else (who, API_SCOPE)
+    return item, item.key_for(*identifiers)
+
+
 @lru_cache(maxsize=256)
-def _parsed(limit):
-    """A limit string as a limits item (parsed on each request, it costs as much as a count)."""
-    return parse(limit)
+def _header_values(item):
+    """RateLimit-Limit and RateLimit-Policy for a limits item."""
+    return str(item.amount), f"{item.amount};w={item.get_expiry()}"
 
 
 _API_LIMIT = Limit(
@@ -133,6 +143,26 @@ class _Limiter(Limiter):
     Flask-Limiter counts in memory, says so and notices the storage's return), go its own way.
     """
 
+    def init_app(self, app):
+        """Flask-Limiter's init_app, with its request hooks; after a request counted here, its
+        after-request and teardown hooks (which look at limits of its own) are skipped."""
+        # Flask-Limiter adds its hooks to an app that does not list it yet (4.1: init_app).
+        app.extensions.setdefault("limiter", set()).add(self)
+        super().init_app(app)
+        if self.enabled:
+            app.before_request(self._check_request_limit)
+            app.after_request(self._after_request)
+            app.teardown_request(self._teardown_request)
+
+    def _after_request(self, response):
+        if _COUNTED in request.environ:
+            return response
+        return self._Limiter__inject_headers(response)  # its private hook, by its mangled name
+
+    def _teardown_request(self, error=None):
+        if _COUNTED not in request.environ:
+            self._Limiter__release_context(error)
+
     def _check_request_limit(self, callable_name=None, in_middleware=True):
         if not (in_middleware and self._count_api_request()):
             super()._check_request_limit(callable_name, in_middleware)
@@ -147,11 +177,9 @@ class _Limiter(Limiter):
         if get_qualified_name(current_app.view_functions[endpoint]) in self._marked_for_limiting:
             return False  # limits of its own (which replace the API's)
         try:
-            item, who = _parsed(_api_limit()), _api_key_or_address()
-            identifiers = (
-                (self._key_prefix, who, API_SCOPE) if self._key_prefix else (who, API_SCOPE)
-            )
-            counted = limit_storage.hit(self.limiter, item, *identifiers)
+            who = _api_key_or_address()
+            item, key = _counted_as(_api_limit(), who, self._key_prefix)
+            counted = limit_storage.hit_key(self.limiter, item, key)
         except Exception:  # a bad limit or a storage down: Flask-Limiter's way handles both
             return False
         request.environ[_COUNTED] = (item, *counted)
@@ -204,11 +232,12 @@ def _add_headers(response):
     if window is None:
         return response
     item, remaining, reset_s = window
+    amount, policy = _header_values(item)
     headers = response.headers  # no view sets these: add() need not look for them first
-    headers.add("RateLimit-Limit", str(item.amount))
+    headers.add("RateLimit-Limit", amount)
     headers.add("RateLimit-Remaining", str(remaining))
     headers.add("RateLimit-Reset", str(reset_s))
-    headers.add("RateLimit-Policy", f"{item.amount};w={item.get_expiry()}")
+    headers.add("RateLimit-Policy", policy)
     if response.status_code == 429:
         response.headers["Retry-After"] = str(max(1, reset_s))
     return response
