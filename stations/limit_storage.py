@@ -22,7 +22,8 @@ from limits.storage.base import TimestampedSlidingWindow
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 SWEEP_EVERY_S = 1.0
-# Counting ahead in Redis (RedisStorage): a lease is at most this share of what is left.
+# Counting ahead in Redis (RedisStorage): a lease is at most 1/LEASE_SHARE of what is left,
+# and at most LEASE_MAX hits.
 LEASE_SHARE = 100
 LEASE_MAX = 50
 
