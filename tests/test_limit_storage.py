@@ -53,6 +53,9 @@ def processes_on_redis(count):
         for _ in range(count)
     ]
     strategies[0].storage.reset()
+    # Counts are kept per clock minute: start well inside one, so as not to straddle two.
+    if time.time() % 60 > 57:
+        time.sleep(60.1 - time.time() % 60)
     return strategies
 
 
