@@ -250,14 +250,15 @@ def init_app(app):
         config.setdefault(name, os.environ.get(name, value))
     config.setdefault("RATELIMIT_ENABLED", env_flag("RATELIMIT_ENABLED", default=True))
     config.setdefault("REDIS_URL", os.environ.get("REDIS_URL", "").strip() or None)
-    # Both storages are limits' own, counting a little faster (limit_storage.py).
+    # limits' memory and Redis storages, as subclassed in limit_storage.py to count for less.
     redis_url = config["REDIS_URL"]
     config.setdefault("RATELIMIT_STORAGE_URI", f"stations+{redis_url or 'memory://'}")
     if config["RATELIMIT_STORAGE_URI"].startswith(("redis", "stations+redis")):
         config.setdefault("RATELIMIT_STORAGE_OPTIONS", REDIS_OPTIONS)
     config.setdefault("RATELIMIT_KEY_PREFIX", "stations")
     # A sliding window (two counters, weighted) allows no double burst at a window's edge; the
-    # API's own limit reads it back from the hit (limit_storage.hit): one Redis round trip.
+    # API's own limit reads it back from the hit (limit_storage.hit_key): at most one Redis
+    # round trip.
     config.setdefault("RATELIMIT_STRATEGY", "sliding-window-counter")
     # Flask-Limiter's own logger has only a NullHandler: its "storage unreachable" warning would
     # be lost unless the deployment configured logging. The app's logger writes to stderr.
