@@ -6,7 +6,7 @@ from flask import Flask
 from flask_compress import Compress
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import web
+from . import secret_key, web
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,17 +31,18 @@ def env_flag(name, *, default):
     return default if not value else value not in ("false", "0", "no", "off")
 
 
-def create_app(test_config=None):
-    """Create and configure the app."""
+def create_app(test_config=None, instance_path=None):
+    """Create and configure the app (`instance_path`: the instance folder, if not ./instance)."""
     app = Flask(
         __name__,
+        instance_path=instance_path,
         instance_relative_config=True,
         template_folder=os.path.join(ROOT, "templates"),
         static_folder=os.path.join(ROOT, "static"),
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(
-        SECRET_KEY=os.environ.get("SECRET_KEY", "dev"),
+        SECRET_KEY=os.environ.get("SECRET_KEY", "").strip() or None,
         SQLALCHEMY_DATABASE_URI=database_url(app.instance_path),
         MAP_TILES=os.environ.get("MAP_TILES", "gaode"),
         MAP_TILE_URL=os.environ.get("MAP_TILE_URL", ""),
@@ -52,8 +53,7 @@ def create_app(test_config=None):
     app.json = web.JSONProvider(app)
     if test_config is not None:
         app.config.update(test_config)
-    if app.config["SECRET_KEY"] == "dev" and os.environ.get("FLASK_ENV") == "production":
-        raise RuntimeError("Set SECRET_KEY: the default secret key is not for production.")
+    secret_key.init_app(app)  # after test_config: the key checked is the key used
 
     # Behind N reverse proxies, trust their X-Forwarded-For/-Proto (client IP, HTTPS).
     proxies = int(os.environ.get("TRUSTED_PROXIES", "0"))
