@@ -63,6 +63,7 @@ def create_app(test_config=None, instance_path=None):
     from . import (
         admin,
         admin_keys,
+        admin_users,
         api,
         assets,
         auth,
@@ -91,6 +92,6 @@ def create_app(test_config=None, instance_path=None):
     limits.init_app(app)
     auth.init_app(app)
     auth.csrf.exempt(api.bp)  # the JSON API has no cookie sessions to forge
-    for module in (api, feed, docs, pages, assets, manage, admin, admin_keys, uploads):
+    for module in (api, feed, docs, pages, assets, manage, admin, admin_users, admin_keys, uploads):
         app.register_blueprint(module.bp)
     return app

@@ -1,5 +1,7 @@
-"""Accounts: password hashes, creating users, and the one check of who may edit which station."""
+"""Accounts: password hashes, creating and changing users (audited), their sessions, and the one
+check of who may edit which station."""
 
+import hmac
 import re
 from functools import cache
 
@@ -7,8 +9,9 @@ import sqlalchemy as sa
 from flask import abort, current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import account_audit
 from .db import db
-from .models import ROLES, Station, User, station_manager
+from .models import ROLES, Station, User, new_session_token, station_manager
 
 MIN_PASSWORD_LENGTH = 10
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -69,20 +72,85 @@ def stations_by_external_id(external_ids):
     return [found[i] for i in wanted]
 
 
-def create_user(email, *, role, password, stations=()):
-    """A new user, added to the session (the caller commits); AccountError says what is wrong."""
+def _email_or_error(email, *, account=None):
+    """The normalized address; AccountError if it is none or another account's."""
     email = normalize_email(email)
     if not _EMAIL.fullmatch(email) or len(email) > 254:
         raise AccountError(f"'{email}' is not an email address")
+    query = sa.select(User.id).where(User.email == email)
+    if account is not None:
+        query = query.where(User.id != account.id)
+    if db.session.scalar(query) is not None:
+        raise AccountError(f"a user with email {email} already exists")
+    return email
+
+
+def _external_ids(stations):
+    return sorted(s.external_id for s in stations)
+
+
+def create_user(email, *, role, password, stations=(), actor, source):
+    """A new user, added to the session and audited (the caller commits); AccountError says
+    what is wrong. `actor` made it (None from the command line), through `source`."""
+    email = _email_or_error(email)
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     check_new_password(password)
-    if db.session.scalar(sa.select(User.id).where(User.email == email)) is not None:
-        raise AccountError(f"a user with email {email} already exists")
     user = User(email=email, role=role, password_hash=hash_password(password), active=True)
     user.stations = list(stations)
     db.session.add(user)
+    db.session.flush()
+    created = {"email": email, "role": role, "active": True, "stations": _external_ids(stations)}
+    account_audit.record(user, "created", after=created, actor=actor, source=source)
     return user
+
+
+def update_user(user, *, email, role, active, stations, password=None, actor, source):
+    """Apply an account form and audit each change (the caller commits); AccountError for what
+    cannot be, such as taking away one's own admin rights or login.
+
+    A new password or a deactivation ends the account's sessions.
+    """
+    if actor is not None and user.id == actor.id and (role != "admin" or not active):
+        raise AccountError("you cannot take away your own admin rights or login")
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    if password:
+        check_new_password(password)
+    new = {"email": _email_or_error(email, account=user), "role": role, "active": active}
+    for field, value in new.items():
+        if getattr(user, field) != value:
+            account_audit.record(
+                user, field, getattr(user, field), value, actor=actor, source=source
+            )
+            setattr(user, field, value)
+    if _external_ids(stations) != _external_ids(user.stations):
+        before, after = _external_ids(user.stations), _external_ids(stations)
+        account_audit.record(user, "stations", before, after, actor=actor, source=source)
+    user.stations = list(stations)
+    if password:
+        user.password_hash = hash_password(password)
+        account_audit.record(user, "password", actor=actor, source=source)
+    if password or not active:
+        user.session_token = new_session_token()
+
+
+def end_sessions(user, *, actor, source):
+    """Log the account out everywhere, now (the caller commits), and audit it."""
+    user.session_token = new_session_token()
+    account_audit.record(user, "sessions", actor=actor, source=source)
+
+
+def user_for_session(session_id):
+    """The active user a session's id (User.get_id) belongs to, or None if it is not current:
+    the account's password changed, it was deactivated, or its sessions were ended."""
+    account_id, _, token = (session_id or "").partition(":")
+    if not (account_id.isascii() and account_id.isdigit()) or not token:
+        return None
+    user = db.session.get(User, int(account_id))
+    if user is None or not user.active or not user.session_token:
+        return None
+    return user if hmac.compare_digest(user.session_token, token) else None
 
 
 def station_for_user(user, station_id):

@@ -1,26 +1,19 @@
-"""The admin pages under /admin: create, edit and retire stations; accounts and assignments.
+"""The admin pages under /admin: create, edit and retire stations.
 
-Imports have their own blueprint (uploads.py). Station writes go through audit.apply_changes.
+Accounts (admin_users.py), imports (uploads.py) and API keys (admin_keys.py) have their own
+blueprints. Station writes go through audit.apply_changes.
 """
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from . import audit, datum
-from .accounts import (
-    AccountError,
-    check_new_password,
-    create_user,
-    hash_password,
-    managers_of,
-    normalize_email,
-    stations_by_external_id,
-)
+from .accounts import managers_of
 from .db import db
 from .districts import district_at
-from .forms import StationForm, UserForm
+from .forms import StationForm
 from .geo import nearest_stations
-from .models import Station, User
+from .models import Station
 from .reports import open_report_counts
 from .webmap import build_map, tiles_for
 
@@ -171,67 +164,3 @@ def retire_station(station_id):
         return redirect(url_for("admin.index"))
     managers = managers_of(station.id)
     return render_template("admin/retire.html", station=station, managers=managers)
-
-
-@bp.get("/users")
-def users():
-    """Every account."""
-    everyone = db.session.scalars(db.select(User).order_by(User.role, User.email)).all()
-    return render_template("admin/users.html", users=everyone)
-
-
-@bp.route("/users/new", methods=("GET", "POST"))
-def new_user():
-    """Create an account and assign its stations."""
-    form = UserForm()
-    if form.validate_on_submit():
-        try:
-            stations = stations_by_external_id(form.station_ids())
-            create_user(
-                form.email.data,
-                role=form.role.data,
-                password=form.password.data,
-                stations=stations,
-            )
-            db.session.commit()
-        except AccountError as error:
-            db.session.rollback()
-            form.email.errors.append(str(error))
-        else:
-            return redirect(url_for("admin.users"))
-    status = 422 if form.errors else 200
-    return render_template("admin/user.html", form=form, user=None), status
-
-
-@bp.route("/users/<int:user_id>", methods=("GET", "POST"))
-def edit_user(user_id):
-    """Change an account's role, whether it may log in, its stations, or its password."""
-    user = db.get_or_404(User, user_id)
-    form = UserForm(obj=user)
-    if request.method == "GET":
-        form.stations.data = " ".join(s.external_id for s in user.stations)
-    elif form.validate_on_submit():
-        try:
-            _update_user(user, form)
-            db.session.commit()
-        except AccountError as error:
-            db.session.rollback()
-            form.email.errors.append(str(error))
-        else:
-            return redirect(url_for("admin.users"))
-    status = 422 if form.errors else 200
-    return render_template("admin/user.html", form=form, user=user), status
-
-
-def _update_user(user, form):
-    """Apply a user form; AccountError for what cannot be (such as locking yourself out)."""
-    if user.id == current_user.id and (form.role.data != "admin" or not form.active.data):
-        raise AccountError("you cannot take away your own admin rights or login")
-    email = normalize_email(form.email.data)
-    if email != user.email and db.session.scalar(db.select(User.id).where(User.email == email)):
-        raise AccountError(f"a user with email {email} already exists")
-    user.email, user.role, user.active = email, form.role.data, form.active.data
-    user.stations = stations_by_external_id(form.station_ids())
-    if form.password.data:
-        check_new_password(form.password.data)
-        user.password_hash = hash_password(form.password.data)

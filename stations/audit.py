@@ -46,6 +46,13 @@ def snapshot(station):
     return json_values({name: getattr(station, name) for name in SNAPSHOT_FIELDS})
 
 
+def request_origin():
+    """(IP address, browser) of the request being served; (None, None) outside one."""
+    if not has_request_context():
+        return None, None
+    return request.remote_addr, (request.user_agent.string or "")[:200] or None
+
+
 def _record(station_id, field, before, after, *, user, source):
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}")
@@ -58,9 +65,7 @@ def _record(station_id, field, before, after, *, user, source):
         after=after,
         at=utcnow(),
     )
-    if has_request_context():
-        entry.ip = request.remote_addr
-        entry.user_agent = (request.user_agent.string or "")[:200] or None
+    entry.ip, entry.user_agent = request_origin()
     db.session.add(entry)
 
 

@@ -15,11 +15,9 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from .accounts import authenticate, normalize_email
-from .db import db
+from .accounts import authenticate, normalize_email, user_for_session
 from .forms import LoginForm
 from .limits import configured, limiter
-from .models import User
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -35,9 +33,8 @@ class HttpsAwareSessions(SecureCookieSessionInterface):
 
 
 @login_manager.user_loader
-def _load_user(user_id):
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.active else None
+def _load_user(session_id):
+    return user_for_session(session_id)
 
 
 def _failed(response):

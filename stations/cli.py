@@ -61,7 +61,9 @@ def create_user_command(email, role, stations):
     password = _read_password()
     try:
         found = accounts.stations_by_external_id(stations)
-        user = accounts.create_user(email, role=role, password=password, stations=found)
+        user = accounts.create_user(
+            email, role=role, password=password, stations=found, actor=None, source="cli"
+        )
         db.session.commit()
     except accounts.AccountError as error:
         raise click.ClickException(str(error)) from None

@@ -1,6 +1,7 @@
 """The models: stations (positions in WGS-84, every change numbered), accounts, the audit
 trail, rider reports, API keys."""
 
+import secrets
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -100,6 +101,11 @@ station_manager = sa.Table(
 )
 
 
+def new_session_token():
+    """A random token: sessions hold their account's, and a new one ends every older session."""
+    return secrets.token_hex(32)
+
+
 class User(UserMixin, db.Model):
     """A person who logs in: an admin (every station) or a manager (assigned stations only)."""
 
@@ -111,9 +117,14 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(sa.String(10))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
     stations: Mapped[list[Station]] = relationship(
         secondary=station_manager, order_by=Station.name, passive_deletes=True
     )
+
+    def get_id(self):
+        """What a session stores (Flask-Login): the id and the account's current session token."""
+        return f"{self.id}:{self.session_token}"
 
     @property
     def is_active(self):
@@ -149,8 +160,33 @@ class AuditEntry(db.Model):
     user: Mapped[User | None] = relationship()
 
 
+ACCOUNT_SOURCES = ("admin", "cli")
+
+
+class AccountAuditEntry(db.Model):
+    """One change to an account: who made it (actor; none from the command line), when, from
+    where, before and after (JSON text; never a password or its hash). Rows are only inserted."""
+
+    __tablename__ = "account_audit"
+    __table_args__ = (sa.Index("ix_account_audit_account", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("account.id"))
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("account.id"))
+    source: Mapped[str] = mapped_column(sa.String(10))
+    field: Mapped[str] = mapped_column(sa.String(50))
+    before: Mapped[str | None] = mapped_column(sa.Text)
+    after: Mapped[str | None] = mapped_column(sa.Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(sa.String(45))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(200))
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+
+
 @sa.event.listens_for(AuditEntry, "before_update")
 @sa.event.listens_for(AuditEntry, "before_delete")
+@sa.event.listens_for(AccountAuditEntry, "before_update")
+@sa.event.listens_for(AccountAuditEntry, "before_delete")
 def _audit_is_append_only(mapper, connection, target):
     raise RuntimeError("audit entries are never updated or deleted")
 

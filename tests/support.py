@@ -30,7 +30,9 @@ def make_station(external_id, *, lat=FUTIAN["lat"], lng=FUTIAN["lng"], **fields)
 
 
 def make_user(email, role, stations=()):
-    user = create_user(email, role=role, password=PASSWORD, stations=stations)
+    user = create_user(
+        email, role=role, password=PASSWORD, stations=stations, actor=None, source="cli"
+    )
     db.session.commit()
     return user
 

@@ -1,4 +1,4 @@
-"""Accounts: the create-user command, logging in and out, throttling, cookies, the secret key."""
+"""Accounts: the create-user command, logging in and out, throttling, cookies."""
 
 import pytest
 import sqlalchemy as sa
@@ -175,9 +175,3 @@ def test_https_behind_a_proxy_gives_a_secure_cookie(monkeypatch):
     answer = proxied.test_client().get("/login", headers={"X-Forwarded-Proto": "https"})
     assert "Secure" in answer.headers["Set-Cookie"]
 
-
-def test_production_refuses_the_default_secret_key(monkeypatch):
-    monkeypatch.setenv("FLASK_ENV", "production")
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    with pytest.raises(RuntimeError, match="SECRET_KEY"):
-        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})

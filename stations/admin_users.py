@@ -1,0 +1,101 @@
+"""The admin pages for accounts under /admin/users: create one, change its role, login,
+stations or password, end its sessions, and see its history."""
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user
+
+from . import account_audit
+from .accounts import (
+    AccountError,
+    create_user,
+    end_sessions,
+    stations_by_external_id,
+    update_user,
+)
+from .admin import require_admin
+from .db import db
+from .forms import UserForm
+from .models import User
+
+bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
+bp.before_request(require_admin)
+
+
+@bp.get("")
+def users():
+    """Every account."""
+    everyone = db.session.scalars(db.select(User).order_by(User.role, User.email)).all()
+    return render_template("admin/users.html", users=everyone)
+
+
+@bp.route("/new", methods=("GET", "POST"))
+def new_user():
+    """Create an account and assign its stations."""
+    form = UserForm()
+    if form.validate_on_submit():
+        try:
+            stations = stations_by_external_id(form.station_ids())
+            create_user(
+                form.email.data,
+                role=form.role.data,
+                password=form.password.data,
+                stations=stations,
+                actor=current_user,
+                source="admin",
+            )
+            db.session.commit()
+        except AccountError as error:
+            db.session.rollback()
+            form.email.errors.append(str(error))
+        else:
+            return redirect(url_for("admin_users.users"))
+    status = 422 if form.errors else 200
+    return render_template("admin/user.html", form=form, user=None), status
+
+
+@bp.route("/<int:user_id>", methods=("GET", "POST"))
+def edit_user(user_id):
+    """Change an account's role, whether it may log in, its stations, or its password."""
+    user = db.get_or_404(User, user_id)
+    form = UserForm(obj=user)
+    if request.method == "GET":
+        form.stations.data = " ".join(s.external_id for s in user.stations)
+    elif form.validate_on_submit():
+        try:
+            update_user(
+                user,
+                email=form.email.data,
+                role=form.role.data,
+                active=form.active.data,
+                stations=stations_by_external_id(form.station_ids()),
+                password=form.password.data,
+                actor=current_user,
+                source="admin",
+            )
+            db.session.commit()
+        except AccountError as error:
+            db.session.rollback()
+            form.email.errors.append(str(error))
+        else:
+            _stay_logged_in(user)
+            return redirect(url_for("admin_users.users"))
+    status = 422 if form.errors else 200
+    history = account_audit.history(user.id)
+    return render_template("admin/user.html", form=form, user=user, history=history), status
+
+
+@bp.post("/<int:user_id>/end-sessions")
+def end_user_sessions(user_id):
+    """Log an account out on every device."""
+    user = db.get_or_404(User, user_id)
+    end_sessions(user, actor=current_user, source="admin")
+    db.session.commit()
+    _stay_logged_in(user)
+    flash(user.email, "sessions_ended")
+    return redirect(url_for("admin_users.edit_user", user_id=user.id))
+
+
+def _stay_logged_in(user):
+    """An admin who changed their own password or ended their own sessions keeps this one."""
+    if user.id == current_user.id and user.active:
+        login_user(user)
