@@ -174,4 +174,3 @@ def test_https_behind_a_proxy_gives_a_secure_cookie(monkeypatch):
     proxied = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     answer = proxied.test_client().get("/login", headers={"X-Forwarded-Proto": "https"})
     assert "Secure" in answer.headers["Set-Cookie"]
-
