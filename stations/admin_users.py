@@ -57,7 +57,8 @@ def new_user():
 def edit_user(user_id):
     """Change an account's role, whether it may log in, its stations, or its password."""
     user = db.get_or_404(User, user_id)
-    form = UserForm(obj=user)
+    # A POST is read from the form alone: a field it lacks is empty, never the stored value.
+    form = UserForm() if request.method == "POST" else UserForm(obj=user)
     if request.method == "GET":
         form.stations.data = " ".join(s.external_id for s in user.stations)
     elif form.validate_on_submit():
