@@ -12,13 +12,13 @@ from http.cookiejar import CookieJar
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 from itsdangerous import URLSafeTimedSerializer
 from servers import app_environment, gunicorn
 from support import PASSWORD, browser, csrf_token, make_user, post
 
 from stations import create_app, secret_key
-from stations.db import db
+from stations.db import db, utcnow
 from stations.models import AccountAuditEntry, User
 
 CHEAP_HASH = {"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
@@ -332,6 +332,44 @@ def test_account_audit_rows_are_never_changed_or_deleted(world):
     with pytest.raises(RuntimeError, match="never updated or deleted"):
         db.session.flush()
     db.session.rollback()
+
+
+# Migration 0004 on a database with accounts
+
+
+@pytest.fixture(params=["sqlite", "postgis"])
+def blank_database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return "sqlite:///" + str(tmp_path / "migrate.sqlite")
+    from conftest import _postgis_url
+
+    return _postgis_url("_migrate")
+
+
+def test_migration_0004_gives_every_account_its_own_token(blank_database_url, tmp_path):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": blank_database_url}, str(tmp_path / "i"))
+    insert = sa.text(
+        "INSERT INTO account (id, email, password_hash, role, active, created_at)"
+        " VALUES (:id, :email, 'x', 'manager', :active, :created_at)"
+    )
+    with app.app_context():
+        upgrade(revision="0003")
+        with db.engine.begin() as connection:
+            for n in range(1, 4):
+                row = {"id": n, "email": f"{n}@example.org", "active": True, "created_at": utcnow()}
+                connection.execute(insert, row)
+        upgrade()
+        tokens = db.session.scalars(sa.select(User.session_token).order_by(User.id)).all()
+        assert len(tokens) == len(set(tokens)) == 3
+        assert all(re.fullmatch(r"[0-9a-f]{64}", token) for token in tokens)
+        db.session.remove()
+        downgrade(revision="0003")
+        with db.engine.connect() as connection:
+            columns = {c["name"] for c in sa.inspect(connection).get_columns("account")}
+            assert "session_token" not in columns
+            assert not sa.inspect(connection).has_table("account_audit")
+        upgrade()
+        db.engine.dispose()
 
 
 # Through real gunicorn workers
