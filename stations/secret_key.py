@@ -65,30 +65,42 @@ def check(key, *, where="SECRET_KEY"):
 
 
 def instance_key(instance_path):
-    """The key kept in `instance_path`, created (mode 0600) by whichever process comes first.
-
-    Every gunicorn worker runs this at start, maybe at the same moment: each writes its own
-    candidate to a private temporary file, and hard-links it into place, which only the first
-    can do; then all read the one file that is there.
-    """
+    """The key kept in `instance_path`, created (mode 0600) by whichever process comes first."""
     path = os.path.join(instance_path, FILE_NAME)
     if not os.path.exists(path):
-        temporary = f"{path}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(descriptor, "w") as candidate:
-                candidate.write(secrets.token_hex(32) + "\n")
-                candidate.flush()
-                os.fsync(candidate.fileno())
-            os.link(temporary, path)  # never replaces: the first key written stays
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(temporary)
+            _create(path)
+        except OSError as error:
+            raise SecretKeyError(
+                f"SECRET_KEY is not set, and no generated key can be kept in {path} ({error}): "
+                "set SECRET_KEY to at least 32 random characters, the same on every app server."
+            ) from error
     with open(path) as kept:
         key = kept.read().strip()
     check(key, where=path)
     return key
+
+
+def _create(path):
+    """Write a new key to `path` unless another process does so first.
+
+    Every gunicorn worker starts the app, maybe at the same moment: each writes its own
+    candidate to a private temporary file and hard-links it into place, which only the first
+    can do (a link never replaces a file); then all read the one file that is there.
+    """
+    temporary = f"{path}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as candidate:
+            candidate.write(secrets.token_hex(32) + "\n")
+            candidate.flush()
+            os.fsync(candidate.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process came first: its key is the one
+    finally:
+        os.unlink(temporary)
 
 
 def init_app(app):

@@ -109,6 +109,12 @@ def test_a_tampered_key_file_stops_the_app(tmp_path, monkeypatch):
         new_app(str(tmp_path))
 
 
+def test_no_place_for_a_generated_key_stops_the_app_with_a_clear_message(tmp_path):
+    nowhere = tmp_path / "not-a-folder"
+    with pytest.raises(secret_key.SecretKeyError, match="SECRET_KEY is not set, and no generated"):
+        secret_key.instance_key(str(nowhere))
+
+
 # Forged and stale session cookies
 
 
