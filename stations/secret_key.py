@@ -75,8 +75,14 @@ def instance_key(instance_path):
                 f"SECRET_KEY is not set, and no generated key can be kept in {path} ({error}): "
                 "set SECRET_KEY to at least 32 random characters, the same on every app server."
             ) from error
-    with open(path) as kept:
-        key = kept.read().strip()
+    try:
+        with open(path) as kept:
+            key = kept.read().strip()
+    except OSError as error:  # such as a file that another user's command created
+        raise SecretKeyError(
+            f"SECRET_KEY is not set, and the generated key in {path} cannot be read ({error}): "
+            "make that file the app's own (mode 0600), or set SECRET_KEY."
+        ) from error
     check(key, where=path)
     return key
 

@@ -109,10 +109,18 @@ def test_a_tampered_key_file_stops_the_app(tmp_path, monkeypatch):
         new_app(str(tmp_path))
 
 
-def test_no_place_for_a_generated_key_stops_the_app_with_a_clear_message(tmp_path):
-    nowhere = tmp_path / "not-a-folder"
-    with pytest.raises(secret_key.SecretKeyError, match="SECRET_KEY is not set, and no generated"):
-        secret_key.instance_key(str(nowhere))
+@pytest.mark.parametrize(
+    ("folder", "message"),
+    [
+        ("missing", "SECRET_KEY is not set, and no generated key can be kept in"),
+        ("unreadable", "SECRET_KEY is not set, and the generated key in"),
+    ],
+)
+def test_a_key_that_cannot_be_kept_or_read_stops_the_app_clearly(tmp_path, folder, message):
+    if folder == "unreadable":
+        (tmp_path / folder / "secret_key").mkdir(parents=True)  # a key file no one can read
+    with pytest.raises(secret_key.SecretKeyError, match=message):
+        secret_key.instance_key(str(tmp_path / folder))
 
 
 # Forged and stale session cookies
