@@ -94,6 +94,7 @@ MATRIX = [
     ),
     ("GET", "/admin/users/{manager_b}", None, ("login", 403, 403, 200)),
     ("POST", "/admin/users/{manager_b}", lambda w: USER_FORM, ("login", 403, 403, 302)),
+    ("POST", "/admin/users/{manager_b}/end-sessions", None, ("login", 403, 403, 302)),
     ("GET", "/admin/import", None, ("login", 403, 403, 200)),
     (
         "POST",
