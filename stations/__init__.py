@@ -71,6 +71,7 @@ def create_app(test_config=None):
         docs,
         feed,
         i18n,
+        ids,
         keys,
         limits,
         manage,
@@ -82,6 +83,7 @@ def create_app(test_config=None):
 
     webmap.check_config(app.config)
     web.init_app(app)
+    ids.init_app(app)
     db.init_app(app)
     cli.init_app(app)
     keys.init_app(app)

@@ -128,7 +128,7 @@ def new_station():
     return _station_page(form, status, station=None, nearby=nearby, conflict=None)
 
 
-@bp.route("/stations/<int:station_id>/edit", methods=("GET", "POST"))
+@bp.route("/stations/<id:station_id>/edit", methods=("GET", "POST"))
 def edit_station(station_id):
     """Change a station's name, kind, address, phone or position."""
     station = db.get_or_404(Station, station_id)
@@ -159,7 +159,7 @@ def edit_station(station_id):
     return _station_page(form, status, **context)
 
 
-@bp.route("/stations/<int:station_id>/retire", methods=("GET", "POST"))
+@bp.route("/stations/<id:station_id>/retire", methods=("GET", "POST"))
 def retire_station(station_id):
     """Remove a station for good; its audit trail keeps its last state."""
     station = db.get_or_404(Station, station_id)
@@ -203,7 +203,7 @@ def new_user():
     return render_template("admin/user.html", form=form, user=None), status
 
 
-@bp.route("/users/<int:user_id>", methods=("GET", "POST"))
+@bp.route("/users/<id:user_id>", methods=("GET", "POST"))
 def edit_user(user_id):
     """Change an account's role, whether it may log in, its stations, or its password."""
     user = db.get_or_404(User, user_id)
