@@ -31,11 +31,12 @@ def app_environment(**settings):
 
 
 @contextmanager
-def gunicorn(env, log_path=None):
-    """One gunicorn (one worker) serving app:app; its base URL, once /api/v1/health answers."""
+def gunicorn(env, log_path=None, *, workers=1):
+    """One gunicorn serving app:app; its base URL, once /api/v1/health answers."""
     port = free_port()
     log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    command = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "app:app"]
+    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+    command.append("app:app")
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
     )
