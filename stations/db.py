@@ -86,7 +86,7 @@ def _may_write():
 
 
 def reads_only_from_now():
-    """The rest of this request only reads (an error page): it waits for no write lock."""
+    """The rest of this request only reads (a login, an error page): it takes no write lock."""
     g.reads_only = True
 
 

@@ -160,9 +160,10 @@ def test_a_write_that_cannot_get_the_lock_in_time_is_503_with_retry_after(impati
     with _write_lock(url, ids.a):
         page = post(manager, f"/manage/stations/{ids.a}/amenities", save)
         report = rider.post(f"/api/v1/stations/{ids.a}/reports", json={"reason": "no_water"})
-        # Reading waits for nobody.
+        # Reading waits for nobody, and logging in only reads.
         station_page = manager.get(f"/manage/stations/{ids.a}")
         station = rider.get(f"/api/v1/stations/{ids.a}")
+        browser(app, SimpleNamespace(email=ids.manager_a))  # asserts the login's 302
     assert (page.status_code, page.mimetype) == (503, "text/html")
     assert "<h1>503 Service Unavailable</h1>" in page.text
     assert (report.status_code, report.mimetype) == (503, "application/problem+json")
