@@ -72,6 +72,7 @@ def create_app(test_config=None, instance_path=None):
         docs,
         feed,
         i18n,
+        ids,
         keys,
         limits,
         manage,
@@ -83,6 +84,7 @@ def create_app(test_config=None, instance_path=None):
 
     webmap.check_config(app.config)
     web.init_app(app)
+    ids.init_app(app)
     db.init_app(app)
     cli.init_app(app)
     keys.init_app(app)

@@ -121,7 +121,7 @@ def new_station():
     return _station_page(form, status, station=None, nearby=nearby, conflict=None)
 
 
-@bp.route("/stations/<int:station_id>/edit", methods=("GET", "POST"))
+@bp.route("/stations/<id:station_id>/edit", methods=("GET", "POST"))
 def edit_station(station_id):
     """Change a station's name, kind, address, phone or position."""
     station = db.get_or_404(Station, station_id)
@@ -152,7 +152,7 @@ def edit_station(station_id):
     return _station_page(form, status, **context)
 
 
-@bp.route("/stations/<int:station_id>/retire", methods=("GET", "POST"))
+@bp.route("/stations/<id:station_id>/retire", methods=("GET", "POST"))
 def retire_station(station_id):
     """Remove a station for good; its audit trail keeps its last state."""
     station = db.get_or_404(Station, station_id)

@@ -46,7 +46,7 @@ def index():
     return page, status, {"Cache-Control": "no-store"}
 
 
-@bp.post("/<int:key_id>/revoke")
+@bp.post("/<id:key_id>/revoke")
 def revoke(key_id):
     """Revoke a key: requests with it get 401 from now on."""
     FlaskForm().validate_on_submit() or abort(400, "表单已过期，请刷新页面再试。")

@@ -53,7 +53,7 @@ def new_user():
     return render_template("admin/user.html", form=form, user=None), status
 
 
-@bp.route("/<int:user_id>", methods=("GET", "POST"))
+@bp.route("/<id:user_id>", methods=("GET", "POST"))
 def edit_user(user_id):
     """Change an account's role, whether it may log in, its stations, or its password."""
     user = db.get_or_404(User, user_id)
@@ -85,7 +85,7 @@ def edit_user(user_id):
     return render_template("admin/user.html", form=form, user=user, history=history), status
 
 
-@bp.post("/<int:user_id>/end-sessions")
+@bp.post("/<id:user_id>/end-sessions")
 def end_user_sessions(user_id):
     """Log an account out on every device."""
     user = db.get_or_404(User, user_id)

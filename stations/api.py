@@ -91,7 +91,7 @@ def nearest():
     return cacheable(jsonify(data=data, count=len(data), coord=coord), last_modified=None)
 
 
-@bp.get("/stations/<int(max=2147483647):station_id>")
+@bp.get("/stations/<id:station_id>")
 def station(station_id):
     """One station."""
     args = QueryArgs(request.args, ("coord", "format"))
@@ -141,7 +141,7 @@ def _station_key():
     return f"station:{request.view_args['station_id']}"
 
 
-@bp.post("/stations/<int:station_id>/reports")
+@bp.post("/stations/<id:station_id>/reports")
 @limiter.limit(configured("REPORT_LIMIT_PER_IP"))
 @limiter.limit(configured("REPORT_LIMIT_PER_STATION"), key_func=_station_key)
 def report(station_id):

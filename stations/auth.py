@@ -16,6 +16,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from .accounts import authenticate, normalize_email, user_for_session
+from .db import reads_only_from_now
 from .forms import LoginForm
 from .limits import configured, limiter
 
@@ -70,6 +71,7 @@ def _next_page():
 )
 def login():
     """Log in with email and password."""
+    reads_only_from_now()  # logging in writes nothing: the slow password check holds no lock
     if current_user.is_authenticated:
         return redirect(url_for("manage.index"))
     form = LoginForm()

@@ -1,11 +1,13 @@
 """The database handle, shared by both backends (SQLite and PostGIS)."""
 
 import os
+import sqlite3
 from collections import namedtuple
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from flask import g, has_request_context, request
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
@@ -63,19 +65,55 @@ def _is_sqlite(dbapi_connection):
 
 @sa.event.listens_for(sa.Engine, "connect")
 def _sqlite_connect(dbapi_connection, connection_record):
-    """WAL and a busy timeout, so several gunicorn workers can share one SQLite file."""
+    """WAL, so several gunicorn workers can share one SQLite file: readers never wait.
+
+    The busy timeout, how long a writer waits for the write lock, is pysqlite's connect timeout:
+    5 s unless the URL says otherwise (sqlite:///path?timeout=2).
+    """
     if _is_sqlite(dbapi_connection):
         # Let SQLAlchemy emit BEGIN itself (see _sqlite_begin): pysqlite's own is too late for
         # savepoints.
         dbapi_connection.isolation_level = None
-        for pragma in ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON"):
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON"):
             dbapi_connection.execute(f"PRAGMA {pragma}")
+
+
+def _may_write():
+    """True inside a request whose method may change data (anything but GET, HEAD, OPTIONS)."""
+    if not has_request_context() or g.get("reads_only"):
+        return False
+    return request.method not in ("GET", "HEAD", "OPTIONS")
+
+
+def reads_only_from_now():
+    """The rest of this request only reads (a login, an error page): it takes no write lock."""
+    g.reads_only = True
 
 
 @sa.event.listens_for(sa.Engine, "begin")
 def _sqlite_begin(connection):
+    """BEGIN IMMEDIATE for a request that may write, so that what it reads cannot change
+    before it writes: two saves of one version then give one success and one conflict.
+
+    A deferred transaction that read an older snapshot cannot take the write lock at all
+    (SQLite answers "database is locked" at once, whatever the busy timeout); one that takes
+    the lock first waits its turn and reads what the one before it wrote.
+    """
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _may_write() else "BEGIN")
+
+
+# PostgreSQL's lock_not_available (lock_timeout), serialization_failure, deadlock_detected.
+_PG_TRY_AGAIN = ("55P03", "40001", "40P01")
+
+
+def lock_timed_out(error):
+    """True for a DBAPI error (SQLAlchemy's) that says a lock could not be had: try again later."""
+    cause = getattr(error, "orig", None)
+    if isinstance(cause, sqlite3.OperationalError):
+        code = getattr(cause, "sqlite_errorcode", 0) & 0xFF  # extended codes keep the primary
+        return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return getattr(cause, "sqlstate", None) in _PG_TRY_AGAIN
 
 
 @contextmanager

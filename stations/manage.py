@@ -85,7 +85,7 @@ def index():
     return render_template("manage/index.html", stations=stations, counts=counts)
 
 
-@bp.get("/stations/<int:station_id>")
+@bp.get("/stations/<id:station_id>")
 @owned_station
 def station(station):
     """One station: everything a manager can change, open reports, history."""
@@ -166,42 +166,42 @@ def saved(station, changed):
     return redirect(url_for("manage.station", station_id=station.id))
 
 
-@bp.post("/stations/<int:station_id>/amenities")
+@bp.post("/stations/<id:station_id>/amenities")
 @owned_station
 def amenities(station):
     """Set one amenity to yes, no or unknown."""
     return edit(station, AmenityForm())
 
 
-@bp.post("/stations/<int:station_id>/hours")
+@bp.post("/stations/<id:station_id>/hours")
 @owned_station
 def hours(station):
     """Set the opening hours, from the weekly editor or the raw OSM field."""
     return edit(station, HoursForm())
 
 
-@bp.post("/stations/<int:station_id>/status")
+@bp.post("/stations/<id:station_id>/status")
 @owned_station
 def status(station):
     """Open, temporarily closed (with reason and until-date) or closed."""
     return edit(station, StatusForm())
 
 
-@bp.post("/stations/<int:station_id>/phone")
+@bp.post("/stations/<id:station_id>/phone")
 @owned_station
 def phone(station):
     """Set the phone number."""
     return edit(station, PhoneForm())
 
 
-@bp.post("/stations/<int:station_id>/verify")
+@bp.post("/stations/<id:station_id>/verify")
 @owned_station
 def verify(station):
     """Confirm that everything shown is still right (sets verified_at)."""
     return edit(station, VersionForm(), changes={"verified_at": utcnow()})
 
 
-@bp.post("/stations/<int:station_id>/reports/<int:report_id>/resolve")
+@bp.post("/stations/<id:station_id>/reports/<id:report_id>/resolve")
 @owned_station
 def resolve(station, report_id):
     """Resolve an open rider report, with or without a fix to the station."""

@@ -5,6 +5,7 @@ from functools import cache
 from . import openapi_partner
 from .changes import LIVE_FIELDS
 from .datum import DATUMS
+from .ids import MAX_ID
 from .models import AMENITIES, KINDS, REPORT_REASONS, STATUSES
 from .params import BBOX_PATTERN
 from .reports import MAX_TEXT_LENGTH
@@ -243,7 +244,7 @@ def _report_operation():
                 "name": "station_id",
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer", "minimum": 0},
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
             }
         ],
         "requestBody": {
@@ -342,7 +343,7 @@ def _base_document():
                 "name": "station_id",
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer", "minimum": 0, "maximum": 2147483647},
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
             },
             _COORD,
             _FORMAT,

@@ -1,11 +1,14 @@
 """One error envelope for the API (RFC 9457 problem+json); pages get one HTML error page."""
 
-from flask import current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+import sqlalchemy as sa
+from flask import current_app, jsonify, make_response, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from .db import db
+from .db import db, lock_timed_out, reads_only_from_now
 
 PROBLEM_TYPE = "about:blank"
+# After a write that could not get the database's lock in time: ask to come back this soon.
+BUSY_RETRY_AFTER_S = 2
 
 
 class BadRequest(Exception):
@@ -52,8 +55,27 @@ def _server_error(error):
     return _http_error(InternalServerError())
 
 
+def _database_error(error):
+    """503 with Retry-After when the database's lock could not be had in time; else a 500."""
+    if not lock_timed_out(error):
+        return _server_error(error)
+    current_app.logger.warning(
+        "Database busy on %s %s: %s", request.method, request.path, error.orig
+    )
+    db.session.rollback()
+    reads_only_from_now()  # the error page may read (who is logged in), but waits for no lock
+    if _wants_api():
+        why = "The database is busy with other changes: nothing was saved. Try again shortly."
+    else:
+        why = "系统正忙，这次没有保存任何改动，请稍后再试。"
+    response = make_response(_http_error(ServiceUnavailable(why)))
+    response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+    return response
+
+
 def init_app(app):
     """Register the error handlers."""
     app.register_error_handler(BadRequest, _bad_request)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(sa.exc.OperationalError, _database_error)
     app.register_error_handler(Exception, _server_error)

@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.utils import secure_filename
 
+from . import ids
 from .admin import require_admin
 from .db import db, utcnow
 from .forms import CommitImportForm, ImportForm
@@ -77,7 +78,7 @@ def commit():
     form = CommitImportForm()
     if not form.validate_on_submit():
         abort(400, "The form is incomplete: upload the file again.")
-    upload = db.session.get(Upload, form.upload_id.data)
+    upload = ids.get(Upload, form.upload_id.data)
     if upload is None or upload.user_id != current_user.id:
         abort(404, "This upload is gone: upload the file again.")
     with _as_file(upload) as path:

@@ -7,6 +7,7 @@ import pytest
 from support import post
 
 from stations.db import db
+from stations.ids import MAX_ID
 from stations.importer import import_stations
 from stations.models import Upload
 
@@ -132,5 +133,6 @@ def test_authorization_matrix(browsers, world, method, path, data, role, expecte
 def test_managers_404_looks_the_same_for_other_and_missing_stations(browsers, world):
     """A manager cannot tell another manager's station from one that does not exist."""
     client = browsers["manager_b"]
-    other, missing = client.get(f"/manage/stations/{world.a.id}"), client.get("/manage/stations/0")
+    other = client.get(f"/manage/stations/{world.a.id}")
+    missing = client.get(f"/manage/stations/{MAX_ID}")  # no station has it, yet one could
     assert (other.status_code, other.text) == (missing.status_code, missing.text)
