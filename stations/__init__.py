@@ -76,12 +76,14 @@ def create_app(test_config=None):
         manage,
         pages,
         problems,
+        request_size,
         uploads,
         webmap,
     )
 
     webmap.check_config(app.config)
     web.init_app(app)
+    request_size.init_app(app)  # first of the before-request checks
     db.init_app(app)
     cli.init_app(app)
     keys.init_app(app)

@@ -2,7 +2,7 @@
 
 from functools import cache
 
-from . import openapi_partner
+from . import openapi_partner, openapi_server
 from .changes import LIVE_FIELDS
 from .datum import DATUMS
 from .models import AMENITIES, KINDS, REPORT_REASONS, STATUSES
@@ -36,9 +36,15 @@ _COORD = _param(
 )
 _FORMAT = _param(
     "format",
-    "geojson for RFC 7946 GeoJSON (WGS-84 only); the same as Accept: application/geo+json.",
+    "geojson for RFC 7946 GeoJSON, the same as Accept: application/geo+json. GeoJSON is "
+    "WGS-84 only: with coord gcj02 or bd09 it is refused with 400, naming coord.",
     {"type": "string", "enum": ["json", "geojson"], "default": "json"},
 )
+# Where GeoJSON may be asked for, the datum says so too.
+_COORD_OR_GEOJSON = _COORD | {
+    "description": _COORD["description"] + " GeoJSON output (format=geojson, or Accept: "
+    "application/geo+json) is WGS-84 only: with gcj02 or bd09 it is refused with 400."
+}
 
 _STATION = {
     "type": "object",
@@ -265,7 +271,8 @@ def _report_operation():
 @cache
 def openapi_document():
     """The OpenAPI 3.1 document (built once)."""
-    return openapi_partner.extend(_base_document(), live_fields=LIVE_FIELDS)
+    document = openapi_partner.extend(_base_document(), live_fields=LIVE_FIELDS)
+    return openapi_server.extend(document)
 
 
 def _base_document():
@@ -344,7 +351,7 @@ def _base_document():
                 "required": True,
                 "schema": {"type": "integer", "minimum": 0, "maximum": 2147483647},
             },
-            _COORD,
+            _COORD_OR_GEOJSON,
             _FORMAT,
         ],
         "responses": _ok(
@@ -364,7 +371,7 @@ def _base_document():
                 "minimum not above its maximum; all stations when absent.",
                 {"type": "string", "maxLength": 1000, "pattern": BBOX_PATTERN},
             ),
-            _COORD,
+            _COORD_OR_GEOJSON,
             _FORMAT,
             _param(
                 "page",
