@@ -141,7 +141,7 @@ def _station_key():
     return f"station:{request.view_args['station_id']}"
 
 
-@bp.post("/stations/<int:station_id>/reports")
+@bp.post("/stations/<int(max=2147483647):station_id>/reports")
 @limiter.limit(configured("REPORT_LIMIT_PER_IP"))
 @limiter.limit(configured("REPORT_LIMIT_PER_STATION"), key_func=_station_key)
 def report(station_id):

@@ -249,7 +249,7 @@ def _report_operation():
                 "name": "station_id",
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer", "minimum": 0},
+                "schema": {"type": "integer", "minimum": 0, "maximum": 2147483647},
             }
         ],
         "requestBody": {
