@@ -1,6 +1,6 @@
-"""gunicorn settings for every way the app is served: the Procfile, the README's commands, the
-tests (tests/servers.py) and the benchmarks. `gunicorn -c deploy/gunicorn.conf.py app:app`;
-a command-line option (`-w`, `-b`) still wins over a value set here."""
+"""gunicorn settings, as the app is served: by the Procfile, the README's commands and the tests
+(tests/servers.py): `gunicorn -c deploy/gunicorn.conf.py app:app`. A command-line option (`-w`,
+`-b`) still wins over a value set here. (The benchmarks set their own: no access log.)"""
 
 import os
 
