@@ -47,3 +47,8 @@ errorlog = "-"
 # two never disagree about who the client is or whether it came over HTTPS.
 forwarded_allow_ips = ""
 secure_scheme_headers = {}
+
+# No control socket (gunicorn 25+): its default path is one per user, shared by every gunicorn
+# on the machine (the tests start several at once); signals manage the server, as systemd and
+# the platforms send them.
+control_socket_disable = True
