@@ -368,7 +368,8 @@ def _base_document():
             _param(
                 "bbox",
                 "min_lng,min_lat,max_lng,max_lat in the coord datum, plain decimals, each "
-                "minimum not above its maximum; all stations when absent.",
+                "minimum not above its maximum (else 400, naming bbox); all stations when "
+                "absent.",
                 {"type": "string", "maxLength": 1000, "pattern": BBOX_PATTERN},
             ),
             _COORD_OR_GEOJSON,

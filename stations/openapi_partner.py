@@ -6,7 +6,7 @@ from copy import deepcopy
 from .datum import DATUMS
 from .keys import MAX_PER_MINUTE
 
-# The longest lang the guide reads: RFC 5646's longest tag worth keeping room for.
+# The longest lang the guide reads: RFC 5646 asks room for language tags of 35 characters.
 MAX_LANG_LENGTH = 35
 
 _PROBLEM_BODY = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}

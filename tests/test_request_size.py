@@ -5,6 +5,7 @@ import runpy
 import pytest
 from servers import GUNICORN_CONF
 
+from stations.openapi import openapi_document
 from stations.request_size import MAX_HEADER_FIELDS, MAX_HEADER_VALUE_BYTES, MAX_URI_BYTES
 
 STATIONS = "/api/v1/stations?bbox="
@@ -64,3 +65,12 @@ def test_gunicorn_limits_sit_above_the_apps():
     assert config["limit_request_line"] > request_line
     assert config["limit_request_fields"] > MAX_HEADER_FIELDS
     assert config["limit_request_field_size"] > len("X-Some-Header: ") + MAX_HEADER_VALUE_BYTES
+
+
+def test_every_operation_documents_the_limits():
+    for path, item in openapi_document()["paths"].items():
+        for operation in item.values():
+            assert {"400", "414", "431"} <= set(operation["responses"]), path
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "header":
+                    assert parameter["schema"]["maxLength"] == MAX_HEADER_VALUE_BYTES, path
