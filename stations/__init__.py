@@ -78,12 +78,14 @@ def create_app(test_config=None, instance_path=None):
         manage,
         pages,
         problems,
+        request_size,
         uploads,
         webmap,
     )
 
     webmap.check_config(app.config)
     web.init_app(app)
+    request_size.init_app(app)  # first of the before-request checks
     ids.init_app(app)
     db.init_app(app)
     cli.init_app(app)

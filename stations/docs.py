@@ -1,13 +1,14 @@
 """The developer guide at /api/docs, in English or Chinese: plain HTML from our own templates
 (no scripts, fonts or styles from anywhere else), its reference built from the OpenAPI document."""
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from limits import parse
 
 from . import datum
 from .feed import LICENSE
 from .keys import DEFAULT_PER_MINUTE
 from .openapi import openapi_document
+from .openapi_partner import MAX_LANG_LENGTH
 
 bp = Blueprint("docs", __name__, url_prefix="/api")
 
@@ -29,6 +30,8 @@ def coordinate_example():
 def guide():
     """The guide: first call, keys, limits, coordinates, caching, the change feed, reference."""
     lang = request.args.get("lang")
+    if lang is not None and len(lang) > MAX_LANG_LENGTH:
+        abort(400, f"lang: must be at most {MAX_LANG_LENGTH} characters")
     if lang not in LANGUAGES:
         lang = request.accept_languages.best_match(["en", "zh-CN", "zh"], default="en")[:2]
     html = render_template(

@@ -2,7 +2,7 @@
 
 from functools import cache
 
-from . import openapi_partner
+from . import openapi_partner, openapi_server
 from .changes import LIVE_FIELDS
 from .datum import DATUMS
 from .ids import MAX_ID
@@ -37,9 +37,15 @@ _COORD = _param(
 )
 _FORMAT = _param(
     "format",
-    "geojson for RFC 7946 GeoJSON (WGS-84 only); the same as Accept: application/geo+json.",
+    "geojson for RFC 7946 GeoJSON, the same as Accept: application/geo+json. GeoJSON is "
+    "WGS-84 only: with coord gcj02 or bd09 it is refused with 400, naming coord.",
     {"type": "string", "enum": ["json", "geojson"], "default": "json"},
 )
+# Where GeoJSON may be asked for, the datum says so too.
+_COORD_OR_GEOJSON = _COORD | {
+    "description": _COORD["description"] + " GeoJSON output (format=geojson, or Accept: "
+    "application/geo+json) is WGS-84 only: with gcj02 or bd09 it is refused with 400."
+}
 
 _STATION = {
     "type": "object",
@@ -266,7 +272,8 @@ def _report_operation():
 @cache
 def openapi_document():
     """The OpenAPI 3.1 document (built once)."""
-    return openapi_partner.extend(_base_document(), live_fields=LIVE_FIELDS)
+    document = openapi_partner.extend(_base_document(), live_fields=LIVE_FIELDS)
+    return openapi_server.extend(document)
 
 
 def _base_document():
@@ -345,7 +352,7 @@ def _base_document():
                 "required": True,
                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
             },
-            _COORD,
+            _COORD_OR_GEOJSON,
             _FORMAT,
         ],
         "responses": _ok(
@@ -362,10 +369,11 @@ def _base_document():
             _param(
                 "bbox",
                 "min_lng,min_lat,max_lng,max_lat in the coord datum, plain decimals, each "
-                "minimum not above its maximum; all stations when absent.",
+                "minimum not above its maximum (else 400, naming bbox); all stations when "
+                "absent.",
                 {"type": "string", "maxLength": 1000, "pattern": BBOX_PATTERN},
             ),
-            _COORD,
+            _COORD_OR_GEOJSON,
             _FORMAT,
             _param(
                 "page",

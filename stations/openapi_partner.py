@@ -6,6 +6,9 @@ from copy import deepcopy
 from .datum import DATUMS
 from .keys import MAX_PER_MINUTE
 
+# The longest lang the guide reads: RFC 5646 asks room for language tags of 35 characters.
+MAX_LANG_LENGTH = 35
+
 _PROBLEM_BODY = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _TEXT = {"type": "string"}
 # Operations answering If-None-Match (ETag), and those also answering If-Modified-Since.
@@ -260,8 +263,9 @@ DOCS = {
             "name": "lang",
             "in": "query",
             "required": False,
-            "description": "en or zh; anything else: the language from Accept-Language.",
-            "schema": {"type": "string"},
+            "description": "en or zh; anything else: the language from Accept-Language. "
+            f"At most {MAX_LANG_LENGTH} characters.",
+            "schema": {"type": "string", "maxLength": MAX_LANG_LENGTH},
         }
     ],
     "responses": {"200": {"description": "The guide.", "content": {"text/html": {"schema": {}}}}},

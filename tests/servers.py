@@ -14,6 +14,7 @@ import pytest
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
+GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 
 
@@ -32,12 +33,12 @@ def app_environment(**settings):
 
 @contextmanager
 def gunicorn(env, log_path=None, *, workers=1, app="app:app", options=()):
-    """A gunicorn serving `app` (one worker unless told); its base URL, once /api/v1/health
-    answers."""
+    """gunicorn serving `app` as deployed (deploy/gunicorn.conf.py), on a free port, with
+    `workers` workers; its base URL, once /api/v1/health answers."""
     port = free_port()
     log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
-    command += [*options, app]
+    command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
+    command += ["-w", str(workers), "-b", f"127.0.0.1:{port}", *options, app]
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
     )

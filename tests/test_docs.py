@@ -36,6 +36,12 @@ def test_the_guide_in_each_language(client, query, headers, lang, phrase):
     assert f'<html lang="{lang}">' in page and phrase in page
 
 
+def test_an_overlong_lang_is_refused(client):
+    response = client.get("/api/docs", query_string={"lang": "e" * 36})
+    assert (response.status_code, response.mimetype) == (400, "application/problem+json")
+    assert response.get_json()["detail"] == "lang: must be at most 35 characters"
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_guide_covers_what_a_developer_needs(client, lang):
     page = client.get("/api/docs", query_string={"lang": lang}).get_data(as_text=True)

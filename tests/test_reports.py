@@ -68,8 +68,9 @@ def test_a_report_needs_json_and_a_real_station(app):
     client = app.test_client()
     not_json = client.post(report_url(station.id), data="reason=closed")
     assert not_json.status_code == 400
-    missing = client.post(report_url(999999), json={"reason": "closed"})
-    assert (missing.status_code, missing.mimetype) == (404, "application/problem+json")
+    for station_id in (999999, 2**31, 10**22):  # past the id column's range too: not a 500
+        missing = client.post(report_url(station_id), json={"reason": "closed"})
+        assert (missing.status_code, missing.mimetype) == (404, "application/problem+json")
 
 
 def test_200_characters_of_text_are_fine(app):
@@ -137,6 +138,7 @@ def test_the_api_documents_reports(app):
         "wrong_location",
         "other",
     ]
-    assert set(operation["responses"]) == {"201", "400", "401", "404", "429"}  # 401: a bad key
+    # 401: a bad key; 414 and 431: a URL or headers too long
+    assert set(operation["responses"]) == {"201", "400", "401", "404", "414", "429", "431"}
     station = document["components"]["schemas"]["Station"]
     assert {"open_reports", "closed_reason", "closed_until"} <= set(station["required"])
