@@ -128,6 +128,7 @@ def log_in(page, base, email):
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").tap()
     page.get_by_role("heading", name="我的站点").wait_for()
+    page.wait_for_load_state()  # the stylesheets too
 
 
 def wait_for_tiles(page, tiles):
