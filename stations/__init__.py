@@ -71,6 +71,7 @@ def create_app(test_config=None, instance_path=None):
         db,
         docs,
         feed,
+        headers,
         i18n,
         ids,
         keys,
@@ -98,4 +99,5 @@ def create_app(test_config=None, instance_path=None):
     auth.csrf.exempt(api.bp)  # the JSON API has no cookie sessions to forge
     for module in (api, feed, docs, pages, assets, manage, admin, admin_users, admin_keys, uploads):
         app.register_blueprint(module.bp)
+    headers.init_app(app)  # after the blueprints: the API's views get their own policy
     return app

@@ -4,7 +4,9 @@ Tiles are configuration (MAP_TILES). Gaode draws in GCJ-02, so the page shifts e
 position before drawing it there; the other providers draw WGS-84 as it is.
 """
 
+import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import folium
 from branca.element import CssLink, JavascriptLink
@@ -66,6 +68,8 @@ def check_config(config):
         raise RuntimeError("MAP_TILES must be one of " + ", ".join(PROVIDERS))
     if config["MAP_TILES"] == "tianditu" and not config["TIANDITU_KEY"]:
         raise RuntimeError("MAP_TILES=tianditu needs TIANDITU_KEY (a Tianditu browser key).")
+    if re.search(r"\{(?!s\})", urlsplit(config.get("MAP_TILE_URL") or "").netloc):
+        raise RuntimeError("MAP_TILE_URL: {s} is the only placeholder its host may have.")
 
 
 def tiles_for(config):
@@ -77,6 +81,22 @@ def tiles_for(config):
     key = config.get("TIANDITU_KEY") or ""
     urls = tuple(url.replace("{key}", key) for url in urls)
     return Tiles(urls, tiles.datum, tiles.attribution, tiles.subdomains, tiles.max_zoom)
+
+
+def tile_origins(tiles):
+    """The origins the tiles come from, each {s} subdomain spelled out (for the page's CSP).
+
+    A relative tile URL is the page's own origin and adds none.
+    """
+    origins = []
+    for url in tiles.urls:
+        parts = urlsplit(url)
+        if not parts.netloc:
+            continue
+        scheme = f"{parts.scheme}://" if parts.scheme else ""
+        hosts = [parts.netloc.replace("{s}", s) for s in tiles.subdomains]
+        origins += [scheme + host for host in hosts]
+    return list(dict.fromkeys(origins))  # in order, each once
 
 
 class _LocalCluster(MarkerCluster):

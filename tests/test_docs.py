@@ -70,8 +70,14 @@ def test_the_guide_covers_what_a_developer_needs(client, lang):
 def test_the_guide_loads_nothing_from_elsewhere(client):
     for lang in ("en", "zh"):
         page = client.get("/api/docs", query_string={"lang": lang}).get_data(as_text=True)
-        assert not re.search(r"<(script|img|iframe|link)\b", page)
+        assert not re.search(r"<(script|img|iframe|style)\b", page)
         assert "@import" not in page and "url(" not in page
+        # Its one stylesheet is the app's own (an inline <style> would need the CSP to allow it).
+        assert re.findall(r"<link\b[^>]*>", page) == [
+            '<link rel="stylesheet" href="/static/docs/guide.css">'
+        ]
+    with client.get("/static/docs/guide.css") as stylesheet:
+        assert (stylesheet.status_code, stylesheet.mimetype) == (200, "text/css")
 
 
 # A new developer: a key from the command line, then each example of the guide, run as given.

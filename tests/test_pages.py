@@ -134,6 +134,8 @@ def test_a_tile_url_override_keeps_the_datum():
     [
         ({"MAP_TILES": "google"}, "MAP_TILES must be one of"),
         ({"MAP_TILES": "tianditu", "TIANDITU_KEY": ""}, "needs TIANDITU_KEY"),
+        # The CSP names each tile host: only {s} can be spelled out there.
+        ({"MAP_TILE_URL": "https://{r}.tiles.example.net/{z}/{x}/{y}"}, "only placeholder"),
     ],
 )
 def test_bad_tile_configuration_refuses_to_start(config, reason):
