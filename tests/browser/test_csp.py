@@ -9,6 +9,7 @@ import threading
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import BACKENDS, _postgis_url
 from flask_migrate import upgrade
 from support import PASSWORD, make_station, make_user
 from werkzeug.serving import make_server
@@ -35,11 +36,14 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory):
-    """A SQLite database (the headers do not depend on the backend) with a station open around
-    the clock, its manager and an admin: its app's config and the station's id."""
-    url = "sqlite:///" + str(tmp_path_factory.mktemp("csp") / "csp.sqlite")
+@pytest.fixture(scope="module", params=BACKENDS)
+def database(request, tmp_path_factory):
+    """A database of each backend with a station open around the clock, its manager and an
+    admin: its app's config and the station's id."""
+    if request.param == "sqlite":
+        url = "sqlite:///" + str(tmp_path_factory.mktemp("csp") / "csp.sqlite")
+    else:
+        url = _postgis_url("_csp")
     config = {
         "SQLALCHEMY_DATABASE_URI": url,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
