@@ -20,10 +20,10 @@ sys.path.insert(0, str(ROOT))
 
 from stations import create_app  # noqa: E402
 from stations.cli import SAMPLE_FILE  # noqa: E402
-from stations.db import db  # noqa: E402
-from stations.districts import district_at  # noqa: E402
-from stations.importer import AMENITY_WORDS  # noqa: E402
-from stations.models import AMENITIES, Station  # noqa: E402
+from stations.core.db import db  # noqa: E402
+from stations.core.districts import district_at  # noqa: E402
+from stations.core.importer import AMENITY_WORDS  # noqa: E402
+from stations.core.models import AMENITIES, Station  # noqa: E402
 
 SEED = 20261127
 LAT_RANGE = (22.45, 22.85)

@@ -1,6 +1,6 @@
 """Time the app's own nearest-stations SQL with EXPLAIN (ANALYZE, BUFFERS) on PostGIS.
 
-The statements are captured from stations.geo.nearest_stations itself (db.DriverStatement runs
+The statements are captured from stations.core.geo.nearest_stations itself (db.DriverStatement runs
 them), called as the API calls it (limit=10, no filters, the open-report count as a column) at
 random Shenzhen positions, then explained one by one. That first run also warms the cache.
 The last line printed is `SQL {json}` for bench/run.py.
@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stations import create_app  # noqa: E402
-from stations.db import DriverStatement, db  # noqa: E402
-from stations.geo import nearest_stations  # noqa: E402
-from stations.reports import OPEN_REPORTS  # noqa: E402
+from stations.core.db import DriverStatement, db  # noqa: E402
+from stations.core.geo import nearest_stations  # noqa: E402
+from stations.core.reports import OPEN_REPORTS  # noqa: E402
 
 SEED = 20261127
 INDEX = "ix_station_position"

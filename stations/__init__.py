@@ -6,7 +6,8 @@ from flask import Flask
 from flask_compress import Compress
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import secret_key, web
+from . import secret_key
+from .api import http_cache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,7 +51,7 @@ def create_app(test_config=None, instance_path=None):
         # flask-compress leaves a streamed file (send_file) open; assets.py gzips its own files.
         COMPRESS_STREAMS=False,
     )
-    app.json = web.JSONProvider(app)
+    app.json = http_cache.JSONProvider(app)
     if test_config is not None:
         app.config.update(test_config)
     secret_key.init_app(app)  # after test_config: the key checked is the key used
@@ -60,32 +61,14 @@ def create_app(test_config=None, instance_path=None):
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
-    from . import (
-        admin,
-        admin_keys,
-        admin_users,
-        api,
-        assets,
-        auth,
-        cli,
-        db,
-        docs,
-        feed,
-        headers,
-        i18n,
-        ids,
-        keys,
-        limits,
-        manage,
-        pages,
-        problems,
-        request_size,
-        uploads,
-        webmap,
-    )
+    from . import cli, headers, i18n, ids, request_size
+    from .api import docs, feed, keys, limits, problems, views
+    from .core import db
+    from .manage import admin_import, admin_keys, admin_stations, admin_users, auth, my_stations
+    from .rider import assets, folium_map, map_page
 
-    webmap.check_config(app.config)
-    web.init_app(app)
+    folium_map.check_config(app.config)
+    http_cache.init_app(app)
     request_size.init_app(app)  # first of the before-request checks
     ids.init_app(app)
     db.init_app(app)
@@ -96,8 +79,10 @@ def create_app(test_config=None, instance_path=None):
     compress.init_app(app)
     limits.init_app(app)
     auth.init_app(app)
-    auth.csrf.exempt(api.bp)  # the JSON API has no cookie sessions to forge
-    for module in (api, feed, docs, pages, assets, manage, admin, admin_users, admin_keys, uploads):
+    auth.csrf.exempt(views.bp)  # the JSON API has no cookie sessions to forge
+    blueprints = (views, feed, docs, map_page, assets)
+    blueprints += (my_stations, admin_stations, admin_users, admin_keys, admin_import)
+    for module in blueprints:
         app.register_blueprint(module.bp)
     headers.init_app(app)  # after the blueprints: the API's views get their own policy
     return app

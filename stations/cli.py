@@ -6,11 +6,11 @@ import sys
 import click
 from flask_migrate import upgrade
 
-from . import accounts, importer
-from .db import db
-from .models import ROLES
+from .core import accounts, importer
+from .core.db import db
+from .core.models import ROLES
 
-SAMPLE_FILE = os.path.join(os.path.dirname(__file__), "data", "sample_stations.csv")
+SAMPLE_FILE = os.path.join(os.path.dirname(__file__), "core", "data", "sample_stations.csv")
 
 
 @click.command("init-db")

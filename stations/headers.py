@@ -5,7 +5,7 @@ a referrer policy, a permissions policy, and HSTS on HTTPS requests.
 
 from flask_talisman import DENY, Talisman
 
-from .webmap import tile_origins, tiles_for
+from .rider.folium_map import tile_origins, tiles_for
 
 # The JSON (and CSV) API: nothing in an answer is to be run, styled, loaded or framed.
 API_POLICY = {"default-src": "'none'", "frame-ancestors": "'none'"}

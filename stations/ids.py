@@ -8,7 +8,7 @@ nothing, so it is answered as any unknown id is: 404 (problem+json under /api, e
 
 from werkzeug.routing import IntegerConverter
 
-from .db import db
+from .core.db import db
 
 MAX_ID = 2**31 - 1
 

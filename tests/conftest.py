@@ -11,9 +11,9 @@ from support import ROLES, browser, make_world
 from werkzeug.serving import make_server
 
 from stations import create_app
-from stations.db import db
-from stations.items import forget_stored
-from stations.limits import limiter
+from stations.api.limits import limiter
+from stations.core.db import db
+from stations.core.station_json import forget_stored
 
 BACKENDS = ("sqlite", "postgis")
 # API limits stay on (in memory), but high enough for any test that is not about them.
@@ -77,7 +77,7 @@ def _database(backend, tmp_path_factory, suffix, with_sample):
         upgrade()
         if with_sample:
             from stations.cli import SAMPLE_FILE
-            from stations.importer import import_stations
+            from stations.core.importer import import_stations
 
             import_stations(SAMPLE_FILE, crs="wgs84", is_sample=True)
     yield app

@@ -7,10 +7,10 @@ from unittest.mock import patch
 
 import sqlalchemy as sa
 
-from stations.accounts import create_user
-from stations.db import DriverStatement, db
-from stations.districts import district_at
-from stations.models import Report, Station, User
+from stations.core.accounts import create_user
+from stations.core.db import DriverStatement, db
+from stations.core.districts import district_at
+from stations.core.models import Report, Station, User
 
 PASSWORD = "correct horse battery"
 ROLES = ("anonymous", "manager_a", "manager_b", "admin")

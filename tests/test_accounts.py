@@ -6,9 +6,9 @@ from support import PASSWORD, browser, csrf_token, make_station, post
 from werkzeug.security import check_password_hash
 
 from stations import create_app
-from stations.accounts import hash_password
-from stations.db import db
-from stations.models import User
+from stations.core.accounts import hash_password
+from stations.core.db import db
+from stations.core.models import User
 
 
 def user_by_email(email):

@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 from support import fresh, make_station, post
 
-from stations import datum
-from stations.db import db
-from stations.geo import distances_m
-from stations.models import AuditEntry, Report, Station, Upload, User
+from stations.core import datum
+from stations.core.db import db
+from stations.core.geo import distances_m
+from stations.core.models import AuditEntry, Report, Station, Upload, User
 
 NEW = {"external_id": "NEW-1", "kind": "driver_home", "name": "新司机之家", "address": "南山区"}
 

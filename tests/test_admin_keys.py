@@ -5,7 +5,7 @@ import re
 import pytest
 from support import post
 
-from stations import keys
+from stations.api import keys
 
 PAGE = "/admin/keys/"
 

@@ -8,10 +8,10 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from stations import datum
-from stations.db import db
-from stations.hours import local_date, local_now
-from stations.models import Report, Station
+from stations.core import datum
+from stations.core.db import db
+from stations.core.hours import local_date, local_now
+from stations.core.models import Report, Station
 
 NEAREST = "/api/v1/stations/nearest"
 FUTIAN = {"lat": "22.5431", "lng": "114.0579"}

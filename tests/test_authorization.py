@@ -6,10 +6,10 @@ import tempfile
 import pytest
 from support import post
 
-from stations.db import db
+from stations.core.db import db
+from stations.core.importer import import_stations
+from stations.core.models import Upload
 from stations.ids import MAX_ID
-from stations.importer import import_stations
-from stations.models import Upload
 
 CSV = b"external_id,kind,name,lat,lng\nNEW-1,warm_station,new,22.60,114.10\n"
 

@@ -5,10 +5,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from support import make_station, post
 
-from stations import api, geo, manage
-from stations.db import db
-from stations.hours import SHENZHEN_TZ, local_date, local_now
-from stations.models import Report
+from stations.api import views
+from stations.core import geo
+from stations.core.db import db
+from stations.core.hours import SHENZHEN_TZ, local_date, local_now
+from stations.core.models import Report
+from stations.manage import my_stations
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=SHENZHEN_TZ)  # a Friday noon in Shenzhen
 TODAY = date(2026, 11, 27)
@@ -18,7 +20,7 @@ NEAR = {"lat": "22.5431", "lng": "114.0579", "limit": "50"}
 @pytest.fixture(autouse=True)
 def fixed_now(monkeypatch):
     """Every clock the station pages and the API read says NOW."""
-    for module in (api, geo, manage):
+    for module in (views, geo, my_stations):
         monkeypatch.setattr(module, "local_now", lambda: NOW)
 
 
@@ -100,7 +102,7 @@ def test_a_closure_confirmed_by_a_rider_report_has_no_old_end_date(browsers, wor
 def test_a_closure_that_ended_moves_last_modified(client, monkeypatch):
     """Caches must see a closure end by itself: Last-Modified is no older than its end."""
     now = local_now() + timedelta(days=2)
-    monkeypatch.setattr(api, "local_now", lambda: now)
+    monkeypatch.setattr(views, "local_now", lambda: now)
     station = make_station(
         "LM",
         opening_hours="24/7",

@@ -18,8 +18,8 @@ from servers import app_environment, gunicorn
 from support import PASSWORD, browser, csrf_token, make_world, post
 
 from stations import create_app
-from stations.db import db
-from stations.problems import BUSY_RETRY_AFTER_S
+from stations.api.problems import BUSY_RETRY_AFTER_S
+from stations.core.db import db
 
 ROUNDS, PARALLEL = 8, 6
 LOCK_WAIT_MS = 200
@@ -180,7 +180,7 @@ def test_other_database_errors_stay_500(app, world, monkeypatch):
     def broken(*args, **kwargs):
         db.session.execute(sa.text("SELECT * FROM no_such_table"))
 
-    monkeypatch.setattr("stations.api.create_report", broken)
+    monkeypatch.setattr("stations.api.views.create_report", broken)
     answer = app.test_client().post(
         f"/api/v1/stations/{world.a.id}/reports", json={"reason": "no_water"}
     )

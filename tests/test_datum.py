@@ -5,7 +5,7 @@ import random
 import pytest
 from geographiclib.geodesic import Geodesic
 
-from stations import datum
+from stations.core import datum
 
 # Copied from ../shared/reference/coordinates.json (googollee/eviltransform, hujiulong/gcoord).
 FORWARD = [

@@ -12,11 +12,11 @@ from flask_migrate import upgrade
 from servers import ROOT, app_environment, gunicorn
 
 from stations import create_app
+from stations.api.openapi import openapi_document
 from stations.cli import SAMPLE_FILE
-from stations.datum import from_wgs84
-from stations.db import db
-from stations.importer import import_stations
-from stations.openapi import openapi_document
+from stations.core.datum import from_wgs84
+from stations.core.db import db
+from stations.core.importer import import_stations
 
 
 @pytest.mark.parametrize(

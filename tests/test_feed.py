@@ -10,11 +10,12 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from stations import api, create_app, feed
-from stations.changes import LIVE_FIELDS
-from stations.db import db, utcnow
-from stations.hours import SHENZHEN_TZ
-from stations.models import Station, StationTombstone
+from stations import create_app
+from stations.api import feed, views
+from stations.core.changes import LIVE_FIELDS
+from stations.core.db import db, utcnow
+from stations.core.hours import SHENZHEN_TZ
+from stations.core.models import Station, StationTombstone
 
 CHANGES = "/api/v1/stations/changes"
 EXPORT = "/api/v1/stations/export"
@@ -24,7 +25,7 @@ FIXED_NOW = datetime(2026, 11, 27, 10, 30, tzinfo=SHENZHEN_TZ)
 @pytest.fixture
 def frozen(monkeypatch):
     """open_now judged at one instant, so the feed and the list can be compared field by field."""
-    for module in (api, feed):
+    for module in (views, feed):
         monkeypatch.setattr(module, "local_now", lambda: FIXED_NOW)
 
 
@@ -162,7 +163,7 @@ def test_deletion_leaves_a_tombstone_and_the_feed_says_so(client):
 
 def test_an_unchanged_import_adds_no_changes(client):
     from stations.cli import SAMPLE_FILE
-    from stations.importer import import_stations
+    from stations.core.importer import import_stations
 
     cursor = client.get(CHANGES, query_string={"limit": 1000}).get_json()["next_cursor"]
     assert import_stations(SAMPLE_FILE, is_sample=True)["unchanged"] == 814

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from stations import create_app, headers, pages
+from stations import create_app, headers
+from stations.rider import map_page
 
 GAODE_HOSTS = " ".join(f"https://webrd0{n}.is.autonavi.com" for n in "1234")
 PAGE_POLICY = {
@@ -66,7 +67,7 @@ def _fail(*args, **kwargs):
 )
 def test_every_page_carries_the_security_headers(browsers, monkeypatch, role, path, status):
     if "fail=1" in path:
-        monkeypatch.setattr(pages, "_shows_sample", _fail)
+        monkeypatch.setattr(map_page, "_shows_sample", _fail)
     response = browsers[role].get(path)
     assert response.status_code == status
     assert response.mimetype == "text/html"

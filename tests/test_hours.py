@@ -6,7 +6,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from opening_hours import State
 
-from stations.hours import SHENZHEN_TZ, effective_status, is_open_at, open_state_at, parse_hours
+from stations.core.hours import (
+    SHENZHEN_TZ,
+    effective_status,
+    is_open_at,
+    open_state_at,
+    parse_hours,
+)
 
 
 def shenzhen(*args):

@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.http import parse_date
 
-from stations import api
-from stations.db import db
-from stations.hours import SHENZHEN_TZ
-from stations.models import Station, StationTombstone
+from stations.api import views
+from stations.core.db import db
+from stations.core.hours import SHENZHEN_TZ
+from stations.core.models import Station, StationTombstone
 
 NEAREST = "/api/v1/stations/nearest?lat=22.5431&lng=114.0579&limit=5"
 DATED = ["/api/v1/stations/1", "/api/v1/stations?per_page=20"]  # ETag and Last-Modified
@@ -80,7 +80,7 @@ def test_last_modified_follows_opening_and_closing(client, monkeypatch):
     station = db.session.get(Station, 1)
     station.opening_hours, station.status = "Mo-Su 08:00-20:00", "open"
     db.session.commit()
-    monkeypatch.setattr(api, "local_now", lambda: datetime(2030, 1, 7, 21, 5, tzinfo=SHENZHEN_TZ))
+    monkeypatch.setattr(views, "local_now", lambda: datetime(2030, 1, 7, 21, 5, tzinfo=SHENZHEN_TZ))
     closed = client.get("/api/v1/stations/1")
     assert closed.get_json()["data"]["open_now"] is False
     # It closed at 20:00 that evening (12:00 UTC), later than its data's last change.
@@ -157,7 +157,7 @@ def test_deprecated_endpoints_say_so(sample_app, client, monkeypatch):
         "sunset_at": "2027-07-01T00:00:00",
         "link": "https://example.org/api/docs#versioning",
     }
-    monkeypatch.setitem(sample_app.config, "API_DEPRECATIONS", {"api.station": notice})
+    monkeypatch.setitem(sample_app.config, "API_DEPRECATIONS", {"stations.station": notice})
     response = client.get("/api/v1/stations/1")
     assert response.headers["Deprecation"] == "@1798761600"
     assert response.headers["Sunset"] == "Thu, 01 Jul 2027 00:00:00 GMT"

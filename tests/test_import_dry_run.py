@@ -5,10 +5,10 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from stations.audit import snapshot
-from stations.db import db
-from stations.importer import ImportFailed, import_stations
-from stations.models import AuditEntry, Station, User
+from stations.core.audit import snapshot
+from stations.core.db import db
+from stations.core.importer import ImportFailed, import_stations
+from stations.core.models import AuditEntry, Station, User
 
 HEADER = "external_id,kind,name,lat,lng,toilet,status\n"
 

@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy as sa
 from pyproj import Geod
 
-from stations.datum import from_wgs84
-from stations.db import db
-from stations.districts import district_at
-from stations.importer import ImportFailed, import_stations
-from stations.models import AMENITIES, Station
+from stations.core.datum import from_wgs84
+from stations.core.db import db
+from stations.core.districts import district_at
+from stations.core.importer import ImportFailed, import_stations
+from stations.core.models import AMENITIES, Station
 
 HEADER = ["external_id", "kind", "name", "address", "lat", "lng", "phone", "opening_hours"]
 HEADER += ["status", *AMENITIES]

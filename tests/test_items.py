@@ -5,10 +5,10 @@ from collections import namedtuple
 import orjson
 import sqlalchemy as sa
 
-from stations.db import db
-from stations.hours import local_now
-from stations.items import station_items
-from stations.models import Station
+from stations.core.db import db
+from stations.core.hours import local_now
+from stations.core.models import Station
+from stations.core.station_json import station_items
 
 SearchRow = namedtuple(
     "SearchRow",

@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 from support import statements_run
 
-from stations import keys
-from stations.db import db
-from stations.models import ApiKey
+from stations.api import keys
+from stations.core.db import db
+from stations.core.models import ApiKey
 
 HEALTHLESS = "/api/v1/stations/1"
 

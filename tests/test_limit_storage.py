@@ -9,7 +9,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, SlidingWindowCounterRateLimiter
 from servers import TEST_REDIS_URL, redis_or_skip
 
-from stations import limit_storage
+from stations.api import limit_storage
 
 WHO = ("stations", "ip:192.0.2.1", "api")
 PREFIX = "LIMITS-storage-test"

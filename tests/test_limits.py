@@ -14,9 +14,10 @@ from flask_migrate import upgrade
 from limits import parse
 from servers import TEST_REDIS_URL, app_environment, free_port, gunicorn, redis_or_skip
 
-from stations import create_app, env_flag, keys
-from stations.db import db
-from stations.limits import limiter
+from stations import create_app, env_flag
+from stations.api import keys
+from stations.api.limits import limiter
+from stations.core.db import db
 
 STATION = "/api/v1/stations/1"
 OPENAPI = "/api/v1/openapi.json"

@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 from support import csrf_token, fresh, post
 
-from stations import audit
-from stations.db import db
-from stations.models import AuditEntry, Report, Station
+from stations.core import audit
+from stations.core.db import db
+from stations.core.models import AuditEntry, Report, Station
 
 
 def audit_rows(station_id):

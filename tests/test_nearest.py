@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from geographiclib.geodesic import Geodesic
 from support import make_station
 
-from stations import api
-from stations.db import db
-from stations.hours import SHENZHEN_TZ, is_open_at
-from stations.models import AMENITIES, KINDS, Station
+from stations.api import views
+from stations.core.db import db
+from stations.core.hours import SHENZHEN_TZ, is_open_at
+from stations.core.models import AMENITIES, KINDS, Station
 
 NEAREST = "/api/v1/stations/nearest"
 TOLERANCE = 0.005  # distances may differ by 0.5 %; so may the order of near-ties
@@ -71,7 +71,7 @@ def random_query(rng):
 
 @pytest.mark.parametrize("filtered", [False, True], ids=["plain", "filtered"])
 def test_nearest_matches_brute_force(client, monkeypatch, filtered):
-    monkeypatch.setattr(api, "local_now", lambda: FIXED_NOW)
+    monkeypatch.setattr(views, "local_now", lambda: FIXED_NOW)
     stations = db.session.execute(sa.select(Station)).scalars().all()
     by_id = {s.id: s for s in stations}
     rng = random.Random(2026 + filtered)
@@ -119,7 +119,7 @@ def test_unknown_amenity_does_not_match(client):
 
 
 def test_open_now_excludes_unknown_and_closed(client, monkeypatch):
-    monkeypatch.setattr(api, "local_now", lambda: FIXED_NOW)
+    monkeypatch.setattr(views, "local_now", lambda: FIXED_NOW)
     query = {"lat": 22.5431, "lng": 114.0579, "limit": 50}
     everyone = client.get(NEAREST, query_string=query).get_json()["data"]
     assert {s["open_now"] for s in everyone} == {True, False, None}

@@ -9,9 +9,10 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from stations import ROOT, create_app, webmap
-from stations.assets import vendor_url
-from stations.districts import district_at, district_centres
+from stations import ROOT, create_app
+from stations.core.districts import district_at, district_centres
+from stations.rider import folium_map
+from stations.rider.assets import vendor_url
 
 CATALOG = os.path.join(ROOT, "stations", "translations", "en", "LC_MESSAGES")
 
@@ -112,7 +113,7 @@ def test_page_loads_nothing_from_elsewhere(client, monkeypatch):
 )
 def test_tiles_are_configuration(tiles, key, datum, in_script):
     config = {"MAP_TILES": tiles, "TIANDITU_KEY": key, "MAP_TILE_URL": ""}
-    basemap = webmap.tiles_for(config)
+    basemap = folium_map.tiles_for(config)
     assert basemap.datum == datum
     if in_script:
         assert any(in_script in url for url in basemap.urls)
@@ -125,8 +126,8 @@ def test_tiles_are_configuration(tiles, key, datum, in_script):
 
 def test_a_tile_url_override_keeps_the_datum():
     config = {"MAP_TILES": "gaode", "TIANDITU_KEY": "", "MAP_TILE_URL": "/tiles/{z}/{x}/{y}.png"}
-    assert webmap.tiles_for(config).urls == ("/tiles/{z}/{x}/{y}.png",)
-    assert webmap.tiles_for(config).datum == "gcj02"
+    assert folium_map.tiles_for(config).urls == ("/tiles/{z}/{x}/{y}.png",)
+    assert folium_map.tiles_for(config).datum == "gcj02"
 
 
 @pytest.mark.parametrize(

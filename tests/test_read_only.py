@@ -6,7 +6,7 @@ from unittest.mock import patch
 
 from support import make_station
 
-from stations.db import DriverStatement, db
+from stations.core.db import DriverStatement, db
 
 
 def in_transaction(dbapi_connection):

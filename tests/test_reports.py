@@ -4,9 +4,9 @@ import pytest
 import sqlalchemy as sa
 from support import make_station, statements_run
 
-from stations.db import db
-from stations.models import Report
-from stations.reports import create_report
+from stations.core.db import db
+from stations.core.models import Report
+from stations.core.reports import create_report
 
 NEAREST = "/api/v1/stations/nearest?lat=22.5431&lng=114.0579&limit=50"
 

@@ -5,7 +5,7 @@ import runpy
 import pytest
 from servers import GUNICORN_CONF
 
-from stations.openapi import openapi_document
+from stations.api.openapi import openapi_document
 from stations.request_size import MAX_HEADER_FIELDS, MAX_HEADER_VALUE_BYTES, MAX_URI_BYTES
 
 STATIONS = "/api/v1/stations?bbox="

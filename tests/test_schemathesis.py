@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, settings
 from servers import app_environment, gunicorn
 
 from stations import create_app
+from stations.api.openapi import openapi_document
+from stations.api.params import BBOX_PATTERN
 from stations.cli import SAMPLE_FILE
-from stations.db import db
-from stations.importer import import_stations
-from stations.openapi import openapi_document
-from stations.params import BBOX_PATTERN
+from stations.core.db import db
+from stations.core.importer import import_stations
 
 # Every check, as shipped, but for two settings: a 414 or 431 (documented on every operation) is
 # a rejection of invalid data as much as a 400 is; and the rules between parameters that the

@@ -18,8 +18,8 @@ from servers import app_environment, gunicorn
 from support import PASSWORD, browser, csrf_token, make_user, post
 
 from stations import create_app, secret_key
-from stations.db import db, utcnow
-from stations.models import AccountAuditEntry, User
+from stations.core.db import db, utcnow
+from stations.core.models import AccountAuditEntry, User
 
 CHEAP_HASH = {"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
 STRONG_KEY = "b3f1c9a07e5d4c2a9f8e7d6c5b4a39281706f5e4d3c2b1a0"

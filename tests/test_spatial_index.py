@@ -6,8 +6,8 @@ import re
 import sqlalchemy as sa
 from support import statements_run
 
-from stations.db import db, utcnow
-from stations.models import Station
+from stations.core.db import db, utcnow
+from stations.core.models import Station
 
 
 def add_stations(count):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from stations.hours import parse_hours
-from stations.weekly import DAYS, read_week, week_from_expression, weekly_expression
+from stations.core.hours import parse_hours
+from stations.core.weekly import DAYS, read_week, week_from_expression, weekly_expression
 
 WEEKDAYS = dict.fromkeys(DAYS[:5], ("08:00", "20:00"))
 

@@ -17,7 +17,7 @@ from flask import Response
 from werkzeug.serving import make_server
 
 from stations import create_app
-from stations.db import db
+from stations.core.db import db
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

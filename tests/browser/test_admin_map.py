@@ -7,10 +7,10 @@ import pytest
 import sqlalchemy as sa
 from support import PASSWORD, make_station, make_user
 
-from stations import datum
-from stations.db import db
-from stations.geo import distances_m
-from stations.models import Station
+from stations.core import datum
+from stations.core.db import db
+from stations.core.geo import distances_m
+from stations.core.models import Station
 
 PHONE = {"width": 390, "height": 844}
 ADMIN = "admin@example.org"

@@ -15,8 +15,8 @@ from support import PASSWORD, make_station, make_user
 from werkzeug.serving import make_server
 
 from stations import create_app
-from stations.db import db
-from stations.webmap import tile_origins, tiles_for
+from stations.core.db import db
+from stations.rider.folium_map import tile_origins, tiles_for
 
 from .conftest import FUTIAN, TILE_PNG
 

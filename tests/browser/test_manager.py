@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from support import PASSWORD, make_station, make_user
 
-from stations.db import db
+from stations.core.db import db
 
 PHONE = {"width": 390, "height": 844}
 SHOTS = os.path.join(os.path.dirname(__file__), "..", "..", "test-output")

@@ -7,7 +7,7 @@ from urllib.request import urlopen
 import pytest
 from geographiclib.geodesic import Geodesic
 
-from stations import datum
+from stations.core import datum
 
 from .conftest import FUTIAN
 

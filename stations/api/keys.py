@@ -17,8 +17,8 @@ import click
 import sqlalchemy as sa
 from flask import current_app
 
-from .db import db, utcnow
-from .models import ApiKey
+from ..core.db import db, utcnow
+from ..core.models import ApiKey
 
 TOKEN_PREFIX = "rsk_"
 VISIBLE_CHARS = len(TOKEN_PREFIX) + 8

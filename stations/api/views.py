@@ -2,19 +2,19 @@
 
 from flask import Blueprint, abort, jsonify, request
 
-from . import datum
-from .changes import data_version
-from .db import db
-from .geo import nearest_stations, stations_in_bbox
-from .hours import local_now, open_state_since
-from .items import station_feature, station_items, station_json
+from ..core import datum
+from ..core.changes import data_version
+from ..core.db import db
+from ..core.geo import nearest_stations, stations_in_bbox
+from ..core.hours import local_now, open_state_since
+from ..core.models import AMENITIES, KINDS, REPORT_REASONS, Station
+from ..core.reports import MAX_TEXT_LENGTH, OPEN_REPORTS, create_report, open_report_counts
+from ..core.station_json import station_feature, station_items, station_json
+from .http_cache import cacheable
 from .limits import configured, limiter
-from .models import AMENITIES, KINDS, REPORT_REASONS, Station
 from .openapi import openapi_document
 from .params import QueryArgs
 from .problems import BadRequest
-from .reports import MAX_TEXT_LENGTH, OPEN_REPORTS, create_report, open_report_counts
-from .web import cacheable
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

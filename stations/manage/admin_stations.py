@@ -7,15 +7,15 @@ blueprints. Station writes go through audit.apply_changes.
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from . import audit, datum
-from .accounts import managers_of
-from .db import db
-from .districts import district_at
+from ..core import audit, datum
+from ..core.accounts import managers_of
+from ..core.db import db
+from ..core.districts import district_at
+from ..core.geo import nearest_stations
+from ..core.models import Station
+from ..core.reports import open_report_counts
+from ..rider.folium_map import build_map, tiles_for
 from .forms import StationForm
-from .geo import nearest_stations
-from .models import Station
-from .reports import open_report_counts
-from .webmap import build_map, tiles_for
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 NEARBY_M = 50

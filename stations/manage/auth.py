@@ -15,10 +15,10 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from .accounts import authenticate, normalize_email, user_for_session
-from .db import reads_only_from_now
+from ..api.limits import configured, limiter
+from ..core.accounts import authenticate, normalize_email, user_for_session
+from ..core.db import reads_only_from_now
 from .forms import LoginForm
-from .limits import configured, limiter
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from flask import current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from .db import db, lock_timed_out, reads_only_from_now
+from ..core.db import db, lock_timed_out, reads_only_from_now
 
 PROBLEM_TYPE = "about:blank"
 # After a write that could not get the database's lock in time: ask to come back this soon.

@@ -20,20 +20,13 @@ from flask import (
 )
 from flask_login import current_user
 
-from . import audit, reports
-from .accounts import station_for_user
-from .db import utcnow
-from .forms import (
-    AmenityForm,
-    HoursForm,
-    PhoneForm,
-    ResolveForm,
-    StatusForm,
-    VersionForm,
-)
-from .hours import SHENZHEN_TZ, effective_status, is_open_at, local_now, parse_hours
-from .problems import problem
-from .weekly import DAYS, read_week, week_from_expression, weekly_expression
+from ..api.problems import problem
+from ..core import audit, reports
+from ..core.accounts import station_for_user
+from ..core.db import utcnow
+from ..core.hours import SHENZHEN_TZ, effective_status, is_open_at, local_now, parse_hours
+from ..core.weekly import DAYS, read_week, week_from_expression, weekly_expression
+from .forms import AmenityForm, HoursForm, PhoneForm, ResolveForm, StatusForm, VersionForm
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 

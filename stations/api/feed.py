@@ -6,15 +6,15 @@ import io
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import datum
-from .changes import LIVE_FIELDS, CursorAhead, changes_since, data_version, parse_since
-from .db import db
-from .hours import local_now
-from .items import station_feature, station_json
-from .models import AMENITIES, Station
+from ..core import datum
+from ..core.changes import LIVE_FIELDS, CursorAhead, changes_since, data_version, parse_since
+from ..core.db import db
+from ..core.hours import local_now
+from ..core.models import AMENITIES, Station
+from ..core.station_json import station_feature, station_json
+from .http_cache import REVALIDATE, cacheable, not_modified
 from .params import QueryArgs
 from .problems import problem
-from .web import REVALIDATE, cacheable, not_modified
 
 bp = Blueprint("feed", __name__, url_prefix="/api/v1")
 

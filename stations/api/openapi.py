@@ -2,13 +2,13 @@
 
 from functools import cache
 
+from ..core.changes import LIVE_FIELDS
+from ..core.datum import DATUMS
+from ..core.models import AMENITIES, KINDS, REPORT_REASONS, STATUSES
+from ..core.reports import MAX_TEXT_LENGTH
+from ..ids import MAX_ID
 from . import openapi_partner, openapi_server
-from .changes import LIVE_FIELDS
-from .datum import DATUMS
-from .ids import MAX_ID
-from .models import AMENITIES, KINDS, REPORT_REASONS, STATUSES
 from .params import BBOX_PATTERN
-from .reports import MAX_TEXT_LENGTH
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _NULLABLE_TEXT = {"type": ["string", "null"]}

@@ -4,18 +4,18 @@ stations or password, end its sessions, and see its history."""
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 
-from . import account_audit
-from .accounts import (
+from ..core import account_audit
+from ..core.accounts import (
     AccountError,
     create_user,
     end_sessions,
     stations_by_external_id,
     update_user,
 )
-from .admin import require_admin
-from .db import db
+from ..core.db import db
+from ..core.models import User
+from .admin_stations import require_admin
 from .forms import UserForm
-from .models import User
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
 bp.before_request(require_admin)

@@ -4,7 +4,7 @@
 from flask import Blueprint, abort, current_app, render_template, request
 from limits import parse
 
-from . import datum
+from ..core import datum
 from .feed import LICENSE
 from .keys import DEFAULT_PER_MINUTE
 from .openapi import openapi_document

@@ -3,7 +3,7 @@ export, the guide, and the versioning policy. `extend()` adds them to the base d
 
 from copy import deepcopy
 
-from .datum import DATUMS
+from ..core.datum import DATUMS
 from .keys import MAX_PER_MINUTE
 
 # The longest lang the guide reads: RFC 5646 asks room for language tags of 35 characters.

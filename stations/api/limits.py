@@ -18,7 +18,8 @@ from flask_limiter import Limit, Limiter, RateLimitExceeded
 from flask_limiter.util import get_qualified_name, get_remote_address
 from limits import parse
 
-from . import env_flag, keys, limit_storage
+from .. import env_flag
+from . import keys, limit_storage
 from .problems import problem
 
 DEFAULTS = {

@@ -8,8 +8,8 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange
 
-from . import keys
-from .admin import require_admin
+from ..api import keys
+from .admin_stations import require_admin
 
 bp = Blueprint("admin_keys", __name__, url_prefix="/admin/keys")
 bp.before_request(require_admin)

@@ -13,12 +13,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.utils import secure_filename
 
-from . import ids
-from .admin import require_admin
-from .db import db, utcnow
+from .. import ids
+from ..core.db import db, utcnow
+from ..core.importer import ImportFailed, import_stations
+from ..core.models import Upload
+from .admin_stations import require_admin
 from .forms import CommitImportForm, ImportForm
-from .importer import ImportFailed, import_stations
-from .models import Upload
 
 bp = Blueprint("uploads", __name__, url_prefix="/admin/import")
 bp.before_request(require_admin)

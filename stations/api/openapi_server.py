@@ -2,7 +2,7 @@
 (stations/request_size.py, then gunicorn's) and malformed requests, which every operation can
 meet. `extend()` adds them to the document."""
 
-from .request_size import MAX_HEADER_FIELDS, MAX_HEADER_VALUE_BYTES, MAX_URI_BYTES
+from ..request_size import MAX_HEADER_FIELDS, MAX_HEADER_VALUE_BYTES, MAX_URI_BYTES
 
 _PROBLEM = {"schema": {"$ref": "#/components/schemas/Problem"}}
 # gunicorn's own refusals, for requests it will not hand to the app at all.

@@ -20,10 +20,10 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import HiddenInput
 
-from .datum import DATUMS
-from .hours import local_now, parse_hours
-from .models import AMENITIES, KINDS, ROLES, STATUSES
-from .weekly import read_week, weekly_expression
+from ..core.datum import DATUMS
+from ..core.hours import local_now, parse_hours
+from ..core.models import AMENITIES, KINDS, ROLES, STATUSES
+from ..core.weekly import read_week, weekly_expression
 
 TRI_STATE = {"yes": True, "no": False, "unknown": None}
 REQUIRED = "必填"

@@ -7,12 +7,12 @@ from flask import Blueprint, current_app, jsonify, make_response, render_templat
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from ..core.db import db
+from ..core.districts import district_centres
+from ..core.models import AMENITIES, KINDS, Station
+from ..i18n import AMENITY_NAMES, KIND_NAMES, LANG_COOKIE, LANGUAGES, script_text
 from .assets import asset_url
-from .db import db
-from .districts import district_centres
-from .i18n import AMENITY_NAMES, KIND_NAMES, LANG_COOKIE, LANGUAGES, script_text
-from .models import AMENITIES, KINDS, Station
-from .webmap import build_map, tiles_for
+from .folium_map import build_map, tiles_for
 
 bp = Blueprint("pages", __name__)
 
