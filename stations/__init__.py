@@ -6,30 +6,11 @@ from flask import Flask
 from flask_compress import Compress
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import secret_key
+from . import config, secret_key
 from .api import http_cache
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from .config import ROOT
 
 compress = Compress()
-
-
-def database_url(instance_path):
-    """The SQLAlchemy URL from DATABASE_URL, or the embedded SQLite file."""
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        return "sqlite:///" + os.path.join(instance_path, "stations.sqlite")
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def env_flag(name, *, default):
-    """A yes/no environment variable: false, 0, no and off (any case) mean no."""
-    value = os.environ.get(name, "").strip().lower()
-    return default if not value else value not in ("false", "0", "no", "off")
 
 
 def create_app(test_config=None, instance_path=None):
@@ -43,11 +24,7 @@ def create_app(test_config=None, instance_path=None):
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(
-        SECRET_KEY=os.environ.get("SECRET_KEY", "").strip() or None,
-        SQLALCHEMY_DATABASE_URI=database_url(app.instance_path),
-        MAP_TILES=os.environ.get("MAP_TILES", "gaode"),
-        MAP_TILE_URL=os.environ.get("MAP_TILE_URL", ""),
-        TIANDITU_KEY=os.environ.get("TIANDITU_KEY", ""),
+        config.from_environment(app.instance_path),
         # flask-compress leaves a streamed file (send_file) open; assets.py gzips its own files.
         COMPRESS_STREAMS=False,
     )
@@ -57,7 +34,7 @@ def create_app(test_config=None, instance_path=None):
     secret_key.init_app(app)  # after test_config: the key checked is the key used
 
     # Behind N reverse proxies, trust their X-Forwarded-For/-Proto (client IP, HTTPS).
-    proxies = int(os.environ.get("TRUSTED_PROXIES", "0"))
+    proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 

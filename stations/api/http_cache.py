@@ -1,7 +1,6 @@
 """How the API behaves over HTTP: validators and lifetimes for caches, what is compressed,
 CORS, and deprecation notices."""
 
-import os
 from datetime import UTC, datetime
 
 import orjson
@@ -126,7 +125,6 @@ def _no_store_answers(response):
 def init_app(app):
     """CORS on /api/ (CORS_ORIGINS), deprecation headers, no-store answers; what to compress."""
     config = app.config
-    config.setdefault("CORS_ORIGINS", os.environ.get("CORS_ORIGINS", "*"))
     config.setdefault("COMPRESS_MIMETYPES", COMPRESSED_TYPES)  # read by compress.init_app later
     config.setdefault("API_DEPRECATIONS", {})
     app.after_request(_deprecation_headers)

@@ -218,8 +218,6 @@ def _flush_at_exit(app):
 
 def init_app(app):
     """Keep a usage counter for the app and register the key commands."""
-    app.config.setdefault("API_KEY_USAGE_FLUSH_S", 10)
-    app.config.setdefault("API_KEY_CACHE_S", 10)
     app.extensions["stations.key_usage"] = _Usage()
     app.extensions["stations.key_cache"] = {}  # SHA-256 -> (expiry on the monotonic clock, key)
     atexit.register(_flush_at_exit, app)

@@ -7,7 +7,6 @@ counts in its own memory until Redis is back, and Flask-Limiter's log says so: t
 answering either way.
 """
 
-import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,7 +17,6 @@ from flask_limiter import Limit, Limiter, RateLimitExceeded
 from flask_limiter.util import get_qualified_name, get_remote_address
 from limits import parse
 
-from .. import env_flag
 from . import keys, limit_storage
 from .problems import problem
 
@@ -248,9 +246,9 @@ def init_app(app):
     """Bind the limiter; RATELIMIT_ENABLED=false in the environment turns every limit off."""
     config = app.config
     for name, value in DEFAULTS.items():
-        config.setdefault(name, os.environ.get(name, value))
-    config.setdefault("RATELIMIT_ENABLED", env_flag("RATELIMIT_ENABLED", default=True))
-    config.setdefault("REDIS_URL", os.environ.get("REDIS_URL", "").strip() or None)
+        config.setdefault(name, value)
+    config.setdefault("RATELIMIT_ENABLED", True)
+    config.setdefault("REDIS_URL", None)
     # limits' memory and Redis storages, as subclassed in limit_storage.py to count for less.
     redis_url = config["REDIS_URL"]
     config.setdefault("RATELIMIT_STORAGE_URI", f"stations+{redis_url or 'memory://'}")

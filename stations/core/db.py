@@ -12,7 +12,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
-from .. import ROOT
+from ..config import ROOT
 
 
 class Base(DeclarativeBase):

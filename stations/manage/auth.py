@@ -1,6 +1,5 @@
 """Logging in and out, and what guards every page: sessions, CSRF, login throttling."""
 
-import os
 
 from flask import (
     Blueprint,
@@ -104,8 +103,6 @@ def init_app(app):
     # Flask already sets these keys, so override its defaults (not the values a test passed).
     if app.config["SESSION_COOKIE_SAMESITE"] is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    if os.environ.get("SESSION_COOKIE_SECURE", "").lower() == "true":
-        app.config["SESSION_COOKIE_SECURE"] = True
     # Tokens live as long as the session: a manager may leave a page open for hours.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     app.session_interface = HttpsAwareSessions()

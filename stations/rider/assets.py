@@ -13,7 +13,7 @@ from functools import cache
 
 from flask import Blueprint, Response, abort, request, url_for
 
-from .. import ROOT
+from ..config import ROOT
 
 bp = Blueprint("assets", __name__)
 

@@ -14,7 +14,7 @@ from flask_migrate import upgrade
 from limits import parse
 from servers import TEST_REDIS_URL, app_environment, free_port, gunicorn, redis_or_skip
 
-from stations import create_app, env_flag
+from stations import config, create_app
 from stations.api import keys
 from stations.api.limits import limiter
 from stations.core.db import db
@@ -121,7 +121,7 @@ def test_views_with_limits_of_their_own_keep_only_those(sample_app, client, monk
 )
 def test_ratelimit_enabled_is_read_from_the_environment(monkeypatch, value, expected):
     monkeypatch.setenv("RATELIMIT_ENABLED", value)
-    assert env_flag("RATELIMIT_ENABLED", default=True) is expected
+    assert config.from_environment("instance")["RATELIMIT_ENABLED"] is expected
 
 
 # Real servers and a real Redis.

@@ -9,7 +9,8 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from stations import ROOT, create_app
+from stations import create_app
+from stations.config import ROOT
 from stations.core.districts import district_at, district_centres
 from stations.rider import folium_map
 from stations.rider.assets import vendor_url
