@@ -18,7 +18,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from .accounts import authenticate, normalize_email
 from .db import db
 from .forms import LoginForm
-from .limits import configured, limiter
+from .limits import limited, remote_address
 from .models import User
 
 bp = Blueprint("auth", __name__)
@@ -58,18 +58,11 @@ def _next_page():
 
 
 @bp.route("/login", methods=("GET", "POST"))
-@limiter.limit(
-    configured("LOGIN_LIMIT_PER_IP"),
-    methods=["POST"],
-    deduct_when=_failed,
-    error_message=TOO_MANY_ATTEMPTS,
-)
-@limiter.limit(
-    configured("LOGIN_LIMIT_PER_ACCOUNT"),
-    key_func=_account_key,
-    methods=["POST"],
-    deduct_when=_failed,
-    error_message=TOO_MANY_ATTEMPTS,
+@limited(
+    ("LOGIN_LIMIT_PER_IP", remote_address),
+    ("LOGIN_LIMIT_PER_ACCOUNT", _account_key),
+    message=TOO_MANY_ATTEMPTS,
+    counts=_failed,
 )
 def login():
     """Log in with email and password."""

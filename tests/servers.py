@@ -26,22 +26,27 @@ def free_port():
 
 def app_environment(**settings):
     """The environment for an app process: ours, less what changes its behaviour, plus these."""
-    unset = ("FLASK_ENV", "FLASK_DEBUG", "REDIS_URL", "RATELIMIT_ENABLED", "CORS_ORIGINS")
+    unset = ("FLASK_ENV", "FLASK_DEBUG", "REDIS_URL", "RATELIMIT_ENABLED", "RATELIMIT_FILE")
+    unset += ("CORS_ORIGINS",)
     return {k: v for k, v in os.environ.items() if k not in unset} | settings
 
 
 @contextmanager
-def gunicorn(env, log_path=None):
-    """One gunicorn (one worker) serving app:app; its base URL, once /api/v1/health answers."""
+def gunicorn(env, log_path=None, workers=1, preload=False):
+    """A gunicorn (sync workers; the app loaded before they fork with `preload`) serving app:app;
+    its base URL, once /api/v1/health answers."""
     port = free_port()
     log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    command = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "app:app"]
+    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+    command += ["--preload", "app:app"] if preload else ["app:app"]
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
     )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(base + "/api/v1/health", server)
+        if workers > 1 and not preload:
+            time.sleep(1.5)  # one worker answers: give the others a moment to load the app too
         yield base
     finally:
         os.killpg(server.pid, signal.SIGINT)  # quick shutdown

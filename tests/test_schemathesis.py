@@ -7,7 +7,7 @@ from stations import create_app, keys
 
 # The document the app serves (it needs no database), for generating the cases.
 schema = schemathesis.openapi.from_wsgi(
-    "/api/v1/openapi.json", create_app({"RATELIMIT_STORAGE_URI": "memory://"})
+    "/api/v1/openapi.json", create_app({"RATELIMIT_STORAGE_URI": "stations+sqlite://"})
 )
 
 
