@@ -252,7 +252,7 @@ def test_the_api_keeps_answering_when_redis_goes_away(server_database, own_redis
         assert statuses == [200, 200, 200, 429]  # counted in the worker's memory meanwhile
         assert "Rate limit storage unreachable" in log.read_text()
         start_redis()
-        time.sleep(1.2)  # Flask-Limiter tries the storage again after a pause
+        time.sleep(1.2)  # each process tries the storage again after a pause (RETRY_STORAGE_S)
         assert fetch(base + LIST)[1]["RateLimit-Remaining"] == "2"  # in Redis again, from zero
         assert list(redis.Redis.from_url(redis_url).scan_iter("LIMITS:*"))
 
