@@ -13,6 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from flask import current_app, request
 from limits import RateLimitItem, parse
@@ -52,8 +53,7 @@ class Caller:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class Counted:
+class Counted(NamedTuple):
     """A request counted under a limit: the limit, the hit, and the storage that counted it."""
 
     item: RateLimitItem
