@@ -3,9 +3,10 @@
 The API (/api/v…) counts per caller: a valid API key gets its own per-minute limit, anyone else
 their IP address's (API_LIMIT_PER_IP); unknown or revoked keys are refused with 401. Logins and
 rider reports have limits of their own (`limited`, in auth.py and api.py). The counts live where
-every worker of the machine sees them, a SQLite file in the instance folder (RATELIMIT_FILE), or
-in Redis (REDIS_URL) for several app servers (limit_storage.py). If that storage fails, each
-process counts in its own memory meanwhile, logs it once, and goes back when it answers.
+every worker of the machine sees them, a SQLite file in the instance folder (RATELIMIT_FILE),
+or in Redis (REDIS_URL) for several app servers (limit_storage.py, limit_stores.py). If that
+storage fails, each process counts in its own memory meanwhile, logs it once, and goes back
+when it answers.
 """
 
 import functools
@@ -20,7 +21,7 @@ from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from werkzeug.exceptions import TooManyRequests
 
-from . import env_flag, keys
+from . import env_flag, keys, limit_stores
 from .limit_storage import CountingStorage, Hit
 from .problems import problem
 
@@ -71,7 +72,7 @@ class Counter:
 
     def __init__(self, storage, logger):
         self.storage, self.logger = storage, logger
-        self.stand_in = storage_from_string("stations+sqlite://")
+        self.stand_in = limit_stores.SQLiteStorage("stations+sqlite://")  # in memory
         self.down_until = None  # time.monotonic() before which the storage is not tried
 
     def hit(self, item, key):

@@ -50,7 +50,7 @@ def gunicorn(env, log_path=None, workers=1, preload=False):
         yield base
     finally:
         os.killpg(server.pid, signal.SIGINT)  # quick shutdown
-        server.wait(timeout=10)
+        server.wait(timeout=30)  # several workers on a busy machine take a while to exit
         if log_path:
             log.close()
 

@@ -13,7 +13,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, SlidingWindowCounterRateLimiter
 from servers import TEST_REDIS_URL, redis_or_skip
 
-from stations import limit_storage, limits
+from stations import limit_stores, limits
 
 ITEM_KEY = ("stations", "ip:192.0.2.1", "api")
 PREFIX = "LIMITS-storage-test"
@@ -48,7 +48,7 @@ def processes(kind, tmp_path, count):
 
 def stored_counts(storage):
     """The counts a storage holds, whatever their keys."""
-    if isinstance(storage, limit_storage.RedisStorage):
+    if isinstance(storage, limit_stores.RedisStorage):
         client = storage.client
         return [int(client.get(name)) for name in client.scan_iter(f"{PREFIX}:*")]
     with sqlite3.connect(storage.path) as connection:
@@ -62,9 +62,9 @@ def storage(request, tmp_path):
 
 
 def test_schemes_are_registered_with_limits(tmp_path):
-    assert isinstance(storage_from_string("stations+sqlite://"), limit_storage.SQLiteStorage)
+    assert isinstance(storage_from_string("stations+sqlite://"), limit_stores.SQLiteStorage)
     redis_storage = storage_from_string("stations+redis://127.0.0.1:6379/9")
-    assert isinstance(redis_storage, limit_storage.RedisStorage)
+    assert isinstance(redis_storage, limit_stores.RedisStorage)
 
 
 def test_a_hit_answers_with_its_window(storage):
@@ -180,7 +180,7 @@ def test_expired_counts_are_swept_from_the_file(tmp_path, monkeypatch):
     hit(storage, item, *ITEM_KEY)
     assert sorted(stored_counts(storage)) == [1, 2]  # swept once a minute: not yet
     assert storage.get("old") == 0  # expired all the same
-    monkeypatch.setattr(limit_storage, "SWEEP_EVERY_S", 0.0)
+    monkeypatch.setattr(limit_stores, "SWEEP_EVERY_S", 0.0)
     hit(storage, item, *ITEM_KEY)
     assert stored_counts(storage) == [3]
 
