@@ -139,7 +139,11 @@ class CountingStorage(Storage, SlidingWindowCounterSupport):
     # limits' sliding window counter API, for its strategies.
 
     def acquire_sliding_window_entry(self, key, limit, expiry, amount=1):
-        return self.take(key, expiry, time.time(), amount, limit).granted == amount
+        now = time.time()
+        granted = self.take(key, expiry, now, amount, limit).granted
+        if 0 < granted < amount:  # all or nothing here: the part that fitted is given back
+            self.decr(f"{key}/{int(now / expiry)}", granted)
+        return granted == amount
 
     def get_sliding_window(self, key, expiry):
         now = time.time()

@@ -91,6 +91,9 @@ def test_limits_strategies_read_and_count_the_same(storage):
     assert sliding.hit(item, *ITEM_KEY) and sliding.hit(item, *ITEM_KEY)
     assert not sliding.hit(item, *ITEM_KEY)
     assert hit(storage, item, *ITEM_KEY)[:2] == (False, 0)
+    assert sliding.hit(parse("3 per minute"), "costly", cost=2)
+    assert not sliding.hit(parse("3 per minute"), "costly", cost=2)  # all or nothing
+    assert sliding.get_window_stats(parse("3 per minute"), "costly").remaining == 1
     fixed = FixedWindowRateLimiter(storage)
     assert [fixed.hit(parse("2 per minute"), "fixed") for _ in range(3)] == [True, True, False]
     assert fixed.get_window_stats(parse("2 per minute"), "fixed").remaining == 0
