@@ -98,7 +98,9 @@ def guide_server(request, tmp_path):
         from conftest import _postgis_url
 
         url = _postgis_url("_guide")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_STORAGE_URI": "memory://"})
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_STORAGE_URI": "stations+sqlite://"}
+    )
     with app.app_context():
         upgrade()
         import_stations(SAMPLE_FILE, is_sample=True)
