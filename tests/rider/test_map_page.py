@@ -206,7 +206,8 @@ def test_manifest_and_service_worker(client):
     shell = json.loads(re.search(r"const SHELL = (\[.*?\]);", worker.get_data(as_text=True))[1])
     assert "/" in shell and any(url.endswith("/vendor/leaflet/leaflet.js") for url in shell)
     # Everything but the page and the manifest is an asset, hashed.
-    assert [url for url in shell if not url.startswith("/assets/")] == ["/", "/manifest.webmanifest"]
+    pages = [url for url in shell if not url.startswith("/assets/")]
+    assert pages == ["/", "/manifest.webmanifest"]
     for url in [*shell, manifest.get_json()["icons"][0]["src"]]:
         assert client.get(url).status_code == 200, url
 
