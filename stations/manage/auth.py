@@ -76,7 +76,7 @@ def login():
             session.permanent = True
             return redirect(_next_page())
         form.password.errors.append("邮箱或密码不正确。")
-    return render_template("auth/login.html", form=form)
+    return render_template("manage/login.html", form=form)
 
 
 @bp.post("/logout")
