@@ -11,9 +11,10 @@ gunicorn (2 sync workers) on 127.0.0.1. wrk (2 threads, 16 connections) then ask
 nearest stations at random Shenzhen positions in each of these setups:
 
 - baseline: RATELIMIT_ENABLED=false, no key
-- keyed, limits on (memory): counted in each worker's memory, X-API-Key on every request
+- keyed, limits on (machine): counted in the SQLite file the workers share (RATELIMIT_FILE, in
+  the run's temporary folder), X-API-Key on every request
 - keyed, limits on (Redis): counted in Redis (BENCH_REDIS_URL, default database 5), X-API-Key
-- anonymous, limits on (memory): no key, the per-IP count (its limit raised out of reach)
+- anonymous, limits on (machine): no key, the per-IP count (its limit raised out of reach)
 
 The setups take turns for --rounds rounds, each round starting with the next setup, and each
 reports its median round, so that a burst of other work on the shared machine does not land on
@@ -51,9 +52,9 @@ WORKERS, THREADS, CONNECTIONS, WARMUP_S = 2, 2, 16, 3
 TARGET_PCT = 90
 SETUPS = (
     ("baseline: no key, limits off", {"RATELIMIT_ENABLED": "false"}, False),
-    ("keyed, limits on (memory)", {}, True),
+    ("keyed, limits on (machine)", {}, True),
     ("keyed, limits on (Redis)", {"REDIS_URL": REDIS_URL}, True),
-    ("anonymous, limits on (memory)", {"API_LIMIT_PER_IP": "100000000 per minute"}, False),
+    ("anonymous, limits on (machine)", {"API_LIMIT_PER_IP": "100000000 per minute"}, False),
 )
 
 
@@ -70,6 +71,7 @@ def run(command, env=None, timeout_s=900):
 def app_env(database_url, **settings):
     """The environment of the app's processes: ours, without what would change the setup."""
     unset = ("FLASK_ENV", "FLASK_DEBUG", "REDIS_URL", "RATELIMIT_ENABLED", "API_LIMIT_PER_IP")
+    unset += ("RATELIMIT_FILE",)
     env = {k: v for k, v in os.environ.items() if k not in unset}
     return env | {"DATABASE_URL": database_url} | settings
 
@@ -219,7 +221,8 @@ def main():
                 shift = (number - 1) % len(SETUPS)
                 for name, settings, keyed in SETUPS[shift:] + SETUPS[:shift]:
                     print(f"{backend}, round {number}: {name}", flush=True)
-                    env = app_env(url, **settings)
+                    counts = {"RATELIMIT_FILE": f"{workdir}/limits-{backend}-{number}.sqlite"}
+                    env = app_env(url, **counts, **settings)
                     stats = measure(env, key if keyed else None, args.duration, log, database)
                     rounds[name].append(stats)
             results[backend] = [(name, median_round(rounds[name])) for name, _, _ in SETUPS]

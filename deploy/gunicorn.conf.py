@@ -9,17 +9,11 @@ import os
 # only, as the README's first command serves: a reverse proxy (or the developer) in front.
 bind = [f"0.0.0.0:{os.environ['PORT']}"] if os.environ.get("PORT") else ["127.0.0.1:8000"]
 
-# Workers: WEB_CONCURRENCY when set (the platforms' convention, as gunicorn itself reads it).
-# Otherwise, with REDIS_URL, gunicorn's rule of thumb of 2 per core plus 1, at most 8 (each
-# worker holds its own copy of the station cache, ~90 MB per 100,000 stations); without Redis a
-# single worker, because rate-limit counts then live in the worker's memory and N workers would
-# let N times each limit through.
-if os.environ.get("WEB_CONCURRENCY"):
-    workers = int(os.environ["WEB_CONCURRENCY"])
-elif os.environ.get("REDIS_URL"):
-    workers = min(2 * (os.cpu_count() or 1) + 1, 8)
-else:
-    workers = 1
+# Workers: WEB_CONCURRENCY when set (the platforms' convention, as gunicorn itself reads it),
+# else gunicorn's rule of thumb of 2 per core plus 1, at most 8 (each worker holds its own copy
+# of the station cache, ~90 MB per 100,000 stations). Rate limits are counted once per machine
+# (RATELIMIT_FILE) or in Redis, so any number of workers keeps every limit.
+workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * (os.cpu_count() or 1) + 1, 8))
 # Sync workers: every request is a short database query; slow clients are nginx's to buffer.
 worker_class = "sync"
 

@@ -20,7 +20,7 @@ def create_app(test_config=None, instance_path=None):
         instance_path=instance_path,
         instance_relative_config=True,
         template_folder=os.path.join(ROOT, "templates"),
-        static_folder=os.path.join(ROOT, "static"),
+        static_folder=None,  # assets.py serves every static file, hashed and gzipped
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(
@@ -38,11 +38,11 @@ def create_app(test_config=None, instance_path=None):
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
-    from . import cli, headers, i18n, ids, request_size
+    from . import assets, cli, headers, i18n, ids, request_size
     from .api import docs, feed, keys, limits, problems, views
     from .core import db
     from .manage import admin_import, admin_keys, admin_stations, admin_users, auth, my_stations
-    from .rider import assets, folium_map, map_page
+    from .rider import folium_map, map_page
 
     folium_map.check_config(app.config)
     http_cache.init_app(app)

@@ -80,6 +80,7 @@ SETTINGS = (
     Setting("SESSION_COOKIE_SECURE", False, flag),
     Setting("TRUSTED_PROXIES", 0, whole_number),
     Setting("REDIS_URL", None, text_or_none),
+    Setting("RATELIMIT_FILE", lambda instance: os.path.join(instance, "limits.sqlite")),
     Setting("RATELIMIT_ENABLED", True, flag),
     Setting("API_LIMIT_PER_IP", "120 per minute"),
     Setting("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),

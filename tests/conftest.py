@@ -11,14 +11,14 @@ from support import ROLES, browser, make_world
 from werkzeug.serving import make_server
 
 from stations import create_app
-from stations.api.limits import limiter
+from stations.api.limits import reset_counts
 from stations.core.db import db
 from stations.core.station_json import forget_stored
 
 BACKENDS = ("sqlite", "postgis")
 # API limits stay on (in memory), but high enough for any test that is not about them.
 UNLIMITED_API = {
-    "RATELIMIT_STORAGE_URI": "stations+memory://",
+    "RATELIMIT_STORAGE_URI": "stations+sqlite://",
     "API_LIMIT_PER_IP": "1000000 per minute",
 }
 DEFAULT_POSTGIS_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/stations_test"
@@ -102,7 +102,7 @@ def _in_rollback(app):
         connection = engine.connect()
         transaction = connection.begin()
         db.engines[None] = connection
-        limiter.reset()  # rate-limit counts are per test too
+        reset_counts()  # rate-limit counts are per test too
         forget_stored()  # station items are remembered by change numbers, which roll back too
         try:
             yield app

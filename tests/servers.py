@@ -27,28 +27,33 @@ def free_port():
 
 def app_environment(**settings):
     """The environment for an app process: ours, less what changes its behaviour, plus these."""
-    unset = ("FLASK_ENV", "FLASK_DEBUG", "REDIS_URL", "RATELIMIT_ENABLED", "CORS_ORIGINS")
+    unset = ("FLASK_ENV", "FLASK_DEBUG", "REDIS_URL", "RATELIMIT_ENABLED", "RATELIMIT_FILE")
+    unset += ("CORS_ORIGINS",)
     return {k: v for k, v in os.environ.items() if k not in unset} | settings
 
 
 @contextmanager
-def gunicorn(env, log_path=None, *, workers=1, app="app:app", options=()):
+def gunicorn(env, log_path=None, *, workers=1, preload=False, app="app:app", options=()):
     """gunicorn serving `app` as deployed (deploy/gunicorn.conf.py), on a free port, with
-    `workers` workers; its base URL, once /api/v1/health answers."""
+    `workers` workers (the app loaded before they fork with `preload`); its base URL, once
+    /api/v1/health answers."""
     port = free_port()
     log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
     command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
-    command += ["-w", str(workers), "-b", f"127.0.0.1:{port}", *options, app]
+    command += ["-w", str(workers), "-b", f"127.0.0.1:{port}", *options]
+    command += ["--preload", app] if preload else [app]
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
     )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(base + "/api/v1/health", server)
+        if workers > 1 and not preload:
+            time.sleep(1.5)  # one worker answers: give the others a moment to load the app too
         yield base
     finally:
         os.killpg(server.pid, signal.SIGINT)  # quick shutdown
-        server.wait(timeout=10)
+        server.wait(timeout=30)  # several workers on a busy machine take a while to exit
         if log_path:
             log.close()
 

@@ -35,7 +35,7 @@ def guide():
     if lang not in LANGUAGES:
         lang = request.accept_languages.best_match(["en", "zh-CN", "zh"], default="en")[:2]
     html = render_template(
-        f"docs/guide_{lang}.html",
+        f"api/guide_{lang}.html",
         lang=lang,
         spec=openapi_document(),
         base_url=request.host_url.rstrip("/"),

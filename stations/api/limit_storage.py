@@ -1,93 +1,55 @@
-"""How the limits are counted: at most one Redis round trip a request, no thread in memory.
+"""How limits are counted: a hit and its window read at once, and hits counted ahead.
 
-limits' sliding window counter (the strategy limits.py configures) answers a hit with yes or no;
-the RateLimit-* headers then need the window, a second call: in Redis a second round trip, and
-each of the two runs a Lua script, which costs Redis about twice the CPU of a plain command.
-Here a hit reads the window back in the same step; in Redis it is one pipelined round trip of
-plain commands, on window keys named by the clock as limits' memory and memcached storages name
-them (the app servers' clocks agree closely enough for that), and under a high limit a process
-counts several hits at once, handing them out itself (RedisStorage). In memory, limits starts
-a thread to sweep expired counts 10 ms after a count unless one is waiting: under load, a
-thread for nearly every request. MemoryStorage here sweeps once a second.
+The storages (limit_stores.py: a SQLite file the workers of one machine share, or Redis) are
+storages of the `limits` library (limits.storage.Storage subclasses, registered by
+their STORAGE_SCHEME), so limits' own strategies can read and count in them too. They count over
+limits' sliding window counter: per key, the count of the current clock window and of the
+previous one (named `<key>/<window number>`, as limits names them), the previous one weighted by
+the share of it the sliding window still covers. `hit` counts a request and reads the window
+back in the same step: one SQLite transaction, or one pipelined Redis round trip. Under a high
+limit a process counts several hits at once (a lease) and hands them out itself: one write for
+several requests, never past the limit (see _lease_size).
 """
 
 import threading
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from math import ceil, floor, inf
+from typing import NamedTuple
 
-from limits import storage as limits_storage
-from limits.storage.base import TimestampedSlidingWindow
-from limits.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import SlidingWindowCounterSupport, Storage
 
-SWEEP_EVERY_S = 1.0
-# Counting ahead in Redis (RedisStorage): a lease is at most 1/LEASE_SHARE of what is left,
-# and at most LEASE_MAX hits.
+# Counting ahead: a lease is at most 1/LEASE_SHARE of what is left, and at most LEASE_MAX hits.
 LEASE_SHARE = 100
 LEASE_MAX = 50
+# Leases a process keeps; past that they are dropped (their unused hits wait out the window).
+MAX_LEASES = 10_000
 
 
-class MemoryStorage(limits_storage.MemoryStorage):
-    """limits' memory storage, sweeping expired counts once a second (reads skip them anyway)."""
+class Hit(NamedTuple):
+    """One request counted: whether it may go on, what is left, the seconds until the count goes
+    down, and where it was counted (for give_back)."""
 
-    STORAGE_SCHEME = ["stations+memory"]
-    # limits wraps these anew in each subclass (to translate errors): wrapped once is enough.
-    get = limits_storage.MemoryStorage.get.__wrapped__
-    incr = limits_storage.MemoryStorage.incr.__wrapped__
-
-    def _MemoryStorage__schedule_expiry(self):  # limits 5.8's private method, by its mangled name
-        if not self.timer.is_alive():
-            self.timer = threading.Timer(SWEEP_EVERY_S, self._MemoryStorage__expire_events)
-            self.timer.daemon = True  # a process that ends does not wait for the next sweep
-            self.timer.start()
-
-    def hit_sliding_window(self, key, limit, expiry):
-        """acquire_sliding_window_entry, answering with the window's counts (as
-        get_sliding_window gives them) read in the same step: (acquired, counts)."""
-        now = time.time()
-        keys = self.sliding_window_keys(key, expiry, now)
-        # limits 5.8's own reading of the two counts (a private method)
-        previous, previous_ttl_s, current, current_ttl_s = self._get_sliding_window_info(
-            *keys, expiry, now
-        )
-        weighted_previous = previous * previous_ttl_s / expiry
-        acquired = floor(weighted_previous + current) < limit
-        if acquired:
-            current = self.incr(keys[1], 2 * expiry)  # a new window lives two lengths
-            if floor(weighted_previous + current) > limit:  # another thread counted first
-                acquired, current = False, self.decr(keys[1])
-        return acquired, (previous, previous_ttl_s, current, current_ttl_s)
+    acquired: bool
+    remaining: int
+    reset_s: int
+    key: str
+    window: int
 
 
-class RedisStorage(limits_storage.RedisStorage):
-    """limits' Redis storage (stations+redis://...), with the hits each process counts ahead.
+class Taken(NamedTuple):
+    """What a storage counted: hits granted (0 to the size asked), and the window's two counts
+    after it (the grant included)."""
 
-    Under a high limit a process counts several hits at once in Redis (a lease) and hands them
-    out itself, one Redis round trip for several requests (see _lease_size).
-    """
-
-    STORAGE_SCHEME = ["stations+redis", "stations+rediss"]
-
-    def __init__(self, uri, **options):
-        super().__init__(uri.removeprefix("stations+"), **options)
-        self.leases = {}  # counting key -> _Lease, for this window only
-        self.leases_lock = threading.Lock()  # threaded servers share a process's leases
-
-    def reset(self):
-        with self.leases_lock:
-            self.leases.clear()
-        return super().reset()
+    granted: int
+    previous: int
+    current: int
 
 
 @dataclass
 class _Lease:
-    """Hits counted ahead in Redis in the window numbered `window` (its start over its length),
-    `left` of them not handed out.
-
-    `previous` and `current` are the window's counts as Redis gave them with the lease (the
-    lease included).
-    """
+    """Hits a process counted ahead in window number `window`, `left` of them not handed out;
+    the window's counts as the storage gave them with the lease."""
 
     window: int
     previous: int
@@ -95,88 +57,108 @@ class _Lease:
     left: int
 
 
-def _lease_size(lease, limit, weighted_previous):
-    """How many hits to count at once: 1 under low limits, so that they are exact.
+def _lease_size(lease, limit, weight):
+    """How many hits to count at once: 1 under limits of 200 or less, so that they are exact.
 
-    A lease is at most 1/LEASE_SHARE of what the last look at Redis left of the limit (and at
-    most LEASE_MAX): hits a process holds but does not use are refused to the others until the
-    window slides, so a caller may be refused that much early, never let past the limit.
+    At most 1/LEASE_SHARE of what the last look at the storage left of the limit (and at most
+    LEASE_MAX): hits a process holds but does not use are refused to the others until the window
+    slides, so a caller may be refused that much early, never let past the limit.
     """
     if lease is None:
         return 1
-    remaining = limit - floor(weighted_previous + lease.current)
+    remaining = limit - floor(lease.previous * weight + lease.current)
     return max(1, min(LEASE_MAX, remaining // LEASE_SHARE))
 
 
-def _redis_counts(storage, key, limit, expiry):
-    """Count a hit in Redis: (acquired, and the window's counts as MemoryStorage reads them)."""
-    now = time.time()
-    window = int(now / expiry)  # as the window keys are numbered
-    previous_ttl_s = (1 - ((now - expiry) / expiry) % 1) * expiry
-    current_ttl_s = (1 - (now / expiry) % 1) * expiry + expiry
-    leases = getattr(storage, "leases", {})  # none in limits' own RedisStorage
-    with getattr(storage, "leases_lock", nullcontext()):
-        lease = leases.get(key)
-        if lease is not None and lease.window != window:
-            lease = None  # the window has moved on
-        if lease is not None and lease.left:
-            lease.left -= 1
-            used = lease.current - lease.left
-            return True, (lease.previous, previous_ttl_s, used, current_ttl_s)
-        weighted_previous = lease.previous * previous_ttl_s / expiry if lease else 0.0
-        size = _lease_size(lease, limit, weighted_previous)
-        previous_key, current_key = map(
-            storage.prefixed_key, TimestampedSlidingWindow.sliding_window_keys(key, expiry, now)
-        )
-        pipe = storage.get_connection().pipeline(transaction=False)
-        pipe.set(current_key, 0, px=2 * expiry * 1000, nx=True)  # a new window lives two lengths
-        pipe.incrby(current_key, size)
-        pipe.get(previous_key)
-        _, current, previous = pipe.execute()
-        previous = int(previous or 0)
-        if not previous:
-            previous_ttl_s = 0.0
-        # Counted first, so that hits at once each see the others; what is over the limit is
-        # given back.
-        room = limit - floor(previous * previous_ttl_s / expiry + current - size)
-        granted = max(0, min(size, room))
-        if granted < size:
-            current = storage.get_connection().decrby(current_key, size - granted)
-        leases[key] = _Lease(window, previous, current, max(0, granted - 1))
-    return granted > 0, (previous, previous_ttl_s, current - max(0, granted - 1), current_ttl_s)
-
-
-def _window(item, previous_count, previous_ttl_s, current_count, current_ttl_s):
-    """(remaining, whole seconds until one more is allowed) as the strategy's window stats."""
-    expiry = item.get_expiry()
-    weighted = previous_count * previous_ttl_s / expiry + current_count
-    remaining = max(0, item.amount - floor(weighted))
-    previous_reset_s = previous_ttl_s % (expiry / previous_count) if previous_count else inf
-    # Exactly at a window's edge the current count has a whole window to go, not none.
-    current_reset_s = (current_ttl_s % expiry or expiry) if current_count else inf
+def window_stats(limit, expiry, previous, current, now):
+    """(remaining, whole seconds until one more is allowed), as limits' strategy reads them."""
+    into_s = now % expiry
+    previous_ttl_s = expiry - into_s  # the share of the previous window still counted
+    remaining = max(0, limit - floor(previous * previous_ttl_s / expiry + current))
+    previous_reset_s = previous_ttl_s % (expiry / previous) if previous else inf
+    current_reset_s = (previous_ttl_s + expiry) % expiry or expiry if current else inf
     reset_s = min(previous_reset_s, current_reset_s)
     return remaining, 0 if reset_s == inf else ceil(reset_s)
 
 
-def hit(strategy, item, *identifiers):
-    """Count one request against `item`: (acquired, remaining, seconds until the window resets)."""
-    if not isinstance(strategy, SlidingWindowCounterRateLimiter):
-        acquired = strategy.hit(item, *identifiers)
-        reset_at, remaining = strategy.get_window_stats(item, *identifiers)
-        return acquired, remaining, max(0, ceil(reset_at - time.time()))
-    return hit_key(strategy, item, item.key_for(*identifiers))
+class CountingStorage(Storage, SlidingWindowCounterSupport):
+    """A limits storage that counts a hit and reads its window at once, with leases."""
+
+    def __init__(self, uri=None, wrap_exceptions=False, **options):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.leases = {}  # key -> _Lease: this process's hits counted ahead
+        self.leases_lock = threading.Lock()  # threaded workers share a process's leases
+
+    def take(self, key, expiry, now, size, limit):
+        """Count up to `size` hits of `key` in the current window, as many as the limit allows
+        (counting the previous window weighted): a Taken."""
+        raise NotImplementedError
+
+    def hit(self, key, limit, expiry):
+        """Count one request of `key` under `limit` per `expiry` seconds: a Hit."""
+        now = time.time()
+        window = int(now / expiry)
+        weight = 1 - (now % expiry) / expiry
+        with self.leases_lock:
+            lease = self.leases.get(key)
+            if lease is not None and lease.window != window:
+                lease = None  # the window has moved on
+            if lease is not None and lease.left:
+                lease.left -= 1
+                current = lease.current - lease.left
+                return Hit(
+                    True, *window_stats(limit, expiry, lease.previous, current, now), key, window
+                )
+            size = _lease_size(lease, limit, weight)
+            taken = self.take(key, expiry, now, size, limit)
+            if len(self.leases) >= MAX_LEASES:
+                self.leases.clear()
+            left = max(0, taken.granted - 1)
+            self.leases[key] = _Lease(window, taken.previous, taken.current, left)
+        stats = window_stats(limit, expiry, taken.previous, taken.current - left, now)
+        return Hit(taken.granted > 0, *stats, key, window)
+
+    def give_back(self, hit):
+        """Uncount a hit (a request that, after all, does not count)."""
+        if hit.acquired:
+            self.decr(f"{hit.key}/{hit.window}")
+
+    def decr(self, key, amount=1):
+        """Take `amount` off a count."""
+        raise NotImplementedError
+
+    def reset(self):
+        """Forget every count (and this process's leases)."""
+        with self.leases_lock:
+            self.leases.clear()
+        return self.forget_all()
+
+    def forget_all(self):
+        raise NotImplementedError
+
+    # limits' sliding window counter API, for its strategies.
+
+    def acquire_sliding_window_entry(self, key, limit, expiry, amount=1):
+        now = time.time()
+        granted = self.take(key, expiry, now, amount, limit).granted
+        if 0 < granted < amount:  # all or nothing here: the part that fitted is given back
+            self.decr(f"{key}/{int(now / expiry)}", granted)
+        return granted == amount
+
+    def get_sliding_window(self, key, expiry):
+        now = time.time()
+        window = int(now / expiry)
+        previous_ttl_s = expiry - now % expiry
+        previous = self.get(f"{key}/{window - 1}")
+        current = self.get(f"{key}/{window}")
+        return previous, previous_ttl_s if previous else 0.0, current, previous_ttl_s + expiry
+
+    def clear_sliding_window(self, key, expiry):
+        window = int(time.time() / expiry)
+        for name in (f"{key}/{window - 1}", f"{key}/{window}"):
+            self.clear(name)
 
 
-def hit_key(strategy, item, key):
-    """hit, for the storage key that item.key_for(*identifiers) gives (a sliding window only)."""
-    if not isinstance(strategy, SlidingWindowCounterRateLimiter):
-        raise TypeError("hit_key counts over limits' sliding window counter only")
-    storage, expiry = strategy.storage, item.get_expiry()
-    if isinstance(storage, limits_storage.RedisStorage):
-        acquired, counts = _redis_counts(storage, key, item.amount, expiry)
-    elif isinstance(storage, MemoryStorage):
-        acquired, counts = storage.hit_sliding_window(key, item.amount, expiry)
-    else:  # limits' own storages: the window read again
-        acquired = storage.acquire_sliding_window_entry(key, item.amount, expiry)
-        counts = storage.get_sliding_window(key, expiry)
-    return bool(acquired), *_window(item, *counts)
+def granted_hits(size, limit, previous, current, weight):
+    """How many of `size` hits fit when the window holds `previous` and `current` already."""
+    return max(0, min(size, limit - floor(previous * weight + current)))

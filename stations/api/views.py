@@ -11,7 +11,7 @@ from ..core.models import AMENITIES, KINDS, REPORT_REASONS, Station
 from ..core.reports import MAX_TEXT_LENGTH, OPEN_REPORTS, create_report, open_report_counts
 from ..core.station_json import station_feature, station_items, station_json
 from .http_cache import cacheable
-from .limits import configured, limiter
+from .limits import limited, remote_address
 from .openapi import openapi_document
 from .params import QueryArgs
 from .problems import BadRequest
@@ -142,8 +142,11 @@ def _station_key():
 
 
 @bp.post("/stations/<id:station_id>/reports")
-@limiter.limit(configured("REPORT_LIMIT_PER_IP"))
-@limiter.limit(configured("REPORT_LIMIT_PER_STATION"), key_func=_station_key)
+@limited(
+    ("REPORT_LIMIT_PER_IP", remote_address),
+    ("REPORT_LIMIT_PER_STATION", _station_key),
+    message="Too many reports: try again after the number of seconds in Retry-After.",
+)
 def report(station_id):
     """A rider reports a problem at a station (no login; limited per IP and per station)."""
     body = request.get_json(silent=True)

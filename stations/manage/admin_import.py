@@ -48,7 +48,7 @@ def _preview(upload, *, changed_since=False):
     if plan is not None:
         form.digest.data = plan.digest()
     context = {"upload": upload, "plan": plan, "errors": errors, "changed_since": changed_since}
-    return render_template("admin/import_preview.html", form=form, **context)
+    return render_template("manage/admin/import_preview.html", form=form, **context)
 
 
 @bp.route("", methods=("GET", "POST"))
@@ -57,7 +57,7 @@ def start():
     form = ImportForm()
     if not form.validate_on_submit():
         status = 422 if form.errors else 200
-        return render_template("admin/import.html", form=form), status
+        return render_template("manage/admin/import.html", form=form), status
     stale = db.select(Upload).where(Upload.created_at < utcnow() - KEEP_UPLOADS)
     for old in db.session.scalars(stale):
         db.session.delete(old)

@@ -41,7 +41,7 @@ def index():
         else:
             form = ApiKeyForm(formdata=None)
     status = 422 if form.errors else 200
-    page = render_template("admin/keys.html", form=form, token=token, rows=keys.key_usage())
+    page = render_template("manage/admin/keys.html", form=form, token=token, rows=keys.key_usage())
     # The key must not stay in any cache: it is shown once, here.
     return page, status, {"Cache-Control": "no-store"}
 

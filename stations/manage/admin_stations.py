@@ -43,7 +43,7 @@ def index():
         query = query.where(Station.name.ilike(pattern) | Station.external_id.ilike(pattern))
     page = db.paginate(query, per_page=50, error_out=False)
     counts = open_report_counts(s.id for s in page.items)
-    return render_template("admin/index.html", page=page, q=text, counts=counts)
+    return render_template("manage/admin/index.html", page=page, q=text, counts=counts)
 
 
 def _position(form, station=None):
@@ -87,7 +87,9 @@ def _station_page(form, status, **context):
         if not (form.lat.errors or form.lng.errors):
             lat, lng = datum.to_wgs84(form.datum.data, lat=form.lat.data, lng=form.lng.data)
             marker = datum.from_wgs84(fmap["datum"], lat=lat, lng=lng)
-    page = render_template("admin/station.html", form=form, fmap=fmap, marker=marker, **context)
+    page = render_template(
+        "manage/admin/station.html", form=form, fmap=fmap, marker=marker, **context
+    )
     return page, status
 
 
@@ -163,4 +165,4 @@ def retire_station(station_id):
         flash(station.name, "retired")
         return redirect(url_for("admin.index"))
     managers = managers_of(station.id)
-    return render_template("admin/retire.html", station=station, managers=managers)
+    return render_template("manage/admin/retire.html", station=station, managers=managers)

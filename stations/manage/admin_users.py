@@ -25,7 +25,7 @@ bp.before_request(require_admin)
 def users():
     """Every account."""
     everyone = db.session.scalars(db.select(User).order_by(User.role, User.email)).all()
-    return render_template("admin/users.html", users=everyone)
+    return render_template("manage/admin/users.html", users=everyone)
 
 
 @bp.route("/new", methods=("GET", "POST"))
@@ -50,7 +50,7 @@ def new_user():
         else:
             return redirect(url_for("admin_users.users"))
     status = 422 if form.errors else 200
-    return render_template("admin/user.html", form=form, user=None), status
+    return render_template("manage/admin/user.html", form=form, user=None), status
 
 
 @bp.route("/<id:user_id>", methods=("GET", "POST"))
@@ -82,7 +82,7 @@ def edit_user(user_id):
             return redirect(url_for("admin_users.users"))
     status = 422 if form.errors else 200
     history = account_audit.history(user.id)
-    return render_template("admin/user.html", form=form, user=user, history=history), status
+    return render_template("manage/admin/user.html", form=form, user=user, history=history), status
 
 
 @bp.post("/<id:user_id>/end-sessions")

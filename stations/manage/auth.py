@@ -14,7 +14,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from ..api.limits import configured, limiter
+from ..api.limits import limited, remote_address
 from ..core.accounts import authenticate, normalize_email, user_for_session
 from ..core.db import reads_only_from_now
 from .forms import LoginForm
@@ -55,18 +55,11 @@ def _next_page():
 
 
 @bp.route("/login", methods=("GET", "POST"))
-@limiter.limit(
-    configured("LOGIN_LIMIT_PER_IP"),
-    methods=["POST"],
-    deduct_when=_failed,
-    error_message=TOO_MANY_ATTEMPTS,
-)
-@limiter.limit(
-    configured("LOGIN_LIMIT_PER_ACCOUNT"),
-    key_func=_account_key,
-    methods=["POST"],
-    deduct_when=_failed,
-    error_message=TOO_MANY_ATTEMPTS,
+@limited(
+    ("LOGIN_LIMIT_PER_IP", remote_address),
+    ("LOGIN_LIMIT_PER_ACCOUNT", _account_key),
+    message=TOO_MANY_ATTEMPTS,
+    counts=_failed,
 )
 def login():
     """Log in with email and password."""
@@ -82,7 +75,7 @@ def login():
             session.permanent = True
             return redirect(_next_page())
         form.password.errors.append("邮箱或密码不正确。")
-    return render_template("auth/login.html", form=form)
+    return render_template("manage/login.html", form=form)
 
 
 @bp.post("/logout")

@@ -12,7 +12,7 @@ import folium
 from branca.element import CssLink, JavascriptLink
 from folium.plugins import MarkerCluster
 
-from .assets import vendor_url
+from ..assets import asset_url
 
 SHENZHEN = (22.5431, 114.0579)  # Futian, WGS-84: where the map opens before the rider is found
 CITY_ZOOM = 11
@@ -103,11 +103,11 @@ class _LocalCluster(MarkerCluster):
     """Folium's marker cluster, its JS and CSS from the app's own copy."""
 
     def render(self, **kwargs):
-        package = "leaflet.markercluster"
-        self.default_js = [("markerclusterjs", vendor_url(package, "leaflet.markercluster.js"))]
+        package = "vendor/leaflet.markercluster"
+        self.default_js = [("markerclusterjs", asset_url(f"{package}/leaflet.markercluster.js"))]
         self.default_css = [
-            ("markerclustercss", vendor_url(package, "MarkerCluster.css")),
-            ("markerclusterdefaultcss", vendor_url(package, "MarkerCluster.Default.css")),
+            ("markerclustercss", asset_url(f"{package}/MarkerCluster.css")),
+            ("markerclusterdefaultcss", asset_url(f"{package}/MarkerCluster.Default.css")),
         ]
         super().render(**kwargs)
 
@@ -128,8 +128,8 @@ def build_map(tiles, *, cluster=True):
     )
     fmap._id = MAP_ID
     fmap.options["max_zoom"] = tiles.max_zoom  # also without tiles: the cluster layer needs it
-    fmap.default_js = [("leaflet", vendor_url("leaflet", "leaflet.js"))]
-    fmap.default_css = [("leaflet_css", vendor_url("leaflet", "leaflet.css"))]
+    fmap.default_js = [("leaflet", asset_url("vendor/leaflet/leaflet.js"))]
+    fmap.default_css = [("leaflet_css", asset_url("vendor/leaflet/leaflet.css"))]
     for url in tiles.urls:
         folium.TileLayer(
             url,

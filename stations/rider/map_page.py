@@ -7,11 +7,11 @@ from flask import Blueprint, current_app, jsonify, make_response, render_templat
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from ..assets import asset_url
 from ..core.db import db
 from ..core.districts import district_centres
 from ..core.models import AMENITIES, KINDS, Station
 from ..i18n import AMENITY_NAMES, KIND_NAMES, LANG_COOKIE, LANGUAGES, script_text
-from .assets import asset_url
 from .folium_map import build_map, tiles_for
 
 bp = Blueprint("pages", __name__)
@@ -67,7 +67,7 @@ def index():
     fmap = build_map(tiles_for(current_app.config))
     english = str(get_locale()) == "en"
     html = render_template(
-        "pages/index.html",
+        "rider/index.html",
         english=english,
         fmap=fmap,
         config=_page_config(fmap),
@@ -110,11 +110,11 @@ def service_worker():
         url_for("pages.manifest"),
         *fmap["scripts"],
         *fmap["styles"],
-        *(asset_url(name) for name in ("app.js", "app.css", "icon.svg")),
+        *(asset_url(name) for name in ("rider/map.js", "rider/map.css", "icon.svg")),
     ]
     version = hashlib.sha256(" ".join(shell).encode()).hexdigest()[:10]
     script = render_template(
-        "pages/sw.js", shell=shell, version=version, nearest_url=url_for("api.nearest")
+        "rider/sw.js", shell=shell, version=version, nearest_url=url_for("api.nearest")
     )
     response = make_response(script)
     response.mimetype = "text/javascript"

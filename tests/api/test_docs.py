@@ -73,10 +73,10 @@ def test_the_guide_loads_nothing_from_elsewhere(client):
         assert not re.search(r"<(script|img|iframe|style)\b", page)
         assert "@import" not in page and "url(" not in page
         # Its one stylesheet is the app's own (an inline <style> would need the CSP to allow it).
-        assert re.findall(r"<link\b[^>]*>", page) == [
-            '<link rel="stylesheet" href="/static/docs/guide.css">'
-        ]
-    with client.get("/static/docs/guide.css") as stylesheet:
+        links = re.findall(r'<link rel="(\w+)" href="([^"]+)"', page)
+        assert [rel for rel, _ in links] == ["icon", "stylesheet"]
+        assert re.fullmatch(r"/assets/[0-9a-f]{12}/api/guide\.css", links[1][1])
+    with client.get(links[1][1]) as stylesheet:
         assert (stylesheet.status_code, stylesheet.mimetype) == (200, "text/css")
 
 
@@ -98,7 +98,9 @@ def guide_server(request, tmp_path):
         from conftest import _postgis_url
 
         url = _postgis_url("_guide")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_STORAGE_URI": "memory://"})
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_STORAGE_URI": "stations+sqlite://"}
+    )
     with app.app_context():
         upgrade()
         import_stations(SAMPLE_FILE, is_sample=True)

@@ -1,22 +1,29 @@
-"""Fair limits: per key, per IP, shared through Redis by two servers, and alive without Redis."""
+"""Fair limits: per key, per IP, once per machine whatever the number of workers, shared
+through Redis by two servers, and alive without Redis."""
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 from flask_migrate import upgrade
 from limits import parse
+from limits.strategies import SlidingWindowCounterRateLimiter
 from servers import TEST_REDIS_URL, app_environment, free_port, gunicorn, redis_or_skip
+from support import csrf_token
 
 from stations import config, create_app
 from stations.api import keys
-from stations.api.limits import limiter
+from stations.api.limits import counter, reset_counts
 from stations.core.db import db
 
 STATION = "/api/v1/stations/1"
@@ -27,7 +34,7 @@ LIST = "/api/v1/stations?per_page=1"
 @pytest.fixture
 def fresh_counts(sample_app):
     """Every test starts with no requests counted and no key use pending."""
-    limiter.reset()
+    reset_counts()
     sample_app.extensions["stations.key_usage"] = keys._Usage()
 
 
@@ -90,11 +97,12 @@ def test_preflight_is_not_counted(sample_app, client, monkeypatch):
 
 
 @pytest.mark.usefixtures("fresh_counts")
-def test_api_requests_are_counted_where_flask_limiter_counts(sample_app, client, monkeypatch):
+def test_api_requests_are_counted_where_limits_reads_them(sample_app, client, monkeypatch):
     monkeypatch.setitem(sample_app.config, "API_LIMIT_PER_IP", "3 per minute")
     assert from_ip(client, "192.0.2.1")().headers["RateLimit-Remaining"] == "2"
     item, who = parse("3 per minute"), ("stations", "ip:192.0.2.1", "api")
-    assert limiter.limiter.get_window_stats(item, *who).remaining == 2
+    strategy = SlidingWindowCounterRateLimiter(counter().storage)
+    assert strategy.get_window_stats(item, *who).remaining == 2
 
 
 @pytest.mark.usefixtures("fresh_counts")
@@ -128,12 +136,27 @@ def test_ratelimit_enabled_is_read_from_the_environment(monkeypatch, value, expe
 
 
 def fetch(url, headers=None):
-    """(status, headers) of a GET, errors included."""
+    """(status, headers) of a GET (or of a prepared Request), errors included."""
+    if isinstance(url, str):
+        url = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as reply:
+        with urllib.request.urlopen(url) as reply:
             return reply.status, reply.headers
     except urllib.error.HTTPError as error:
         return error.code, error.headers
+
+
+def migrated_with_a_key(url):
+    """Migrate the database at url and give it one API key (5 a minute): the key."""
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_STORAGE_URI": "stations+sqlite://"}
+    )
+    with app.app_context():
+        upgrade()
+        _, token = keys.create_key("shared partner", per_minute=5)
+        db.session.remove()
+        db.engine.dispose()
+    return token
 
 
 @pytest.fixture(params=["sqlite", "postgis"])
@@ -145,13 +168,7 @@ def server_database(request, tmp_path):
         from conftest import _postgis_url
 
         url = _postgis_url("_servers")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_STORAGE_URI": "memory://"})
-    with app.app_context():
-        upgrade()
-        _, token = keys.create_key("shared partner", per_minute=5)
-        db.session.remove()
-        db.engine.dispose()
-    return url, token
+    return url, migrated_with_a_key(url)
 
 
 @pytest.fixture
@@ -212,10 +229,10 @@ def own_redis():
         stop()
 
 
-def test_limits_can_be_switched_off(server_database):
+def test_limits_can_be_switched_off(server_database, tmp_path):
     url, _ = server_database
     env = app_environment(DATABASE_URL=url, RATELIMIT_ENABLED="false", API_LIMIT_PER_IP="1/minute")
-    with gunicorn(env) as base:
+    with gunicorn(env | {"RATELIMIT_FILE": str(tmp_path / "limits.sqlite")}) as base:
         for _ in range(3):
             status, headers = fetch(base + LIST)
             assert status == 200 and "RateLimit-Limit" not in headers
@@ -237,6 +254,84 @@ def test_the_api_keeps_answering_when_redis_goes_away(server_database, own_redis
         assert statuses == [200, 200, 200, 429]  # counted in the worker's memory meanwhile
         assert "Rate limit storage unreachable" in log.read_text()
         start_redis()
-        time.sleep(1.2)  # Flask-Limiter tries the storage again after a pause
+        time.sleep(1.2)  # each process tries the storage again after a pause (RETRY_STORAGE_S)
         assert fetch(base + LIST)[1]["RateLimit-Remaining"] == "2"  # in Redis again, from zero
         assert list(redis.Redis.from_url(redis_url).scan_iter("LIMITS:*"))
+
+
+# One machine, several workers: the embedded SQLite database, counts in a file they share.
+
+
+def well_inside_a_window(expiry_s, margin_s=3):
+    """Wait, if need be, so that what follows does not straddle two clock windows of the limit
+    (the previous window's count, weighted, would let one more request in)."""
+    if time.time() % expiry_s > expiry_s - margin_s:
+        time.sleep(expiry_s - time.time() % expiry_s + 0.1)
+
+
+def at_once(count, send):
+    """Call send() from `count` threads released together; their answers, in order."""
+    start = threading.Barrier(count)
+
+    def one(_):
+        start.wait()
+        return send()
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+@pytest.fixture
+def embedded_database(tmp_path):
+    """The embedded default: a SQLite database (url, the key of 5 a minute)."""
+    url = f"sqlite:///{tmp_path}/embedded.sqlite"
+    return url, migrated_with_a_key(url)
+
+
+@pytest.mark.parametrize(
+    ("workers", "preload", "storage"),
+    [
+        (2, False, "machine"),
+        (4, True, "machine"),
+        (2, False, "redis"),
+        (4, False, "redis"),
+    ],
+)
+def test_a_key_is_counted_once_whatever_the_number_of_workers(
+    embedded_database, tmp_path, workers, preload, storage
+):
+    url, token = embedded_database
+    settings = {"DATABASE_URL": url, "RATELIMIT_FILE": str(tmp_path / "limits.sqlite")}
+    if storage == "redis":
+        redis_or_skip(TEST_REDIS_URL)
+        settings["REDIS_URL"] = TEST_REDIS_URL
+    with gunicorn(app_environment(**settings), workers=workers, preload=preload) as base:
+        well_inside_a_window(60)
+        statuses = at_once(20, lambda: fetch(base + LIST, {"X-API-Key": token})[0])
+        assert sorted(statuses) == [200] * 5 + [429] * 15
+        assert fetch(base + LIST, {"X-API-Key": token})[0] == 429
+    if storage == "machine":
+        assert (tmp_path / "limits.sqlite").exists()
+
+
+def test_failed_logins_are_counted_once_whatever_the_worker(embedded_database, tmp_path):
+    url, _ = embedded_database
+    env = app_environment(
+        DATABASE_URL=url,
+        RATELIMIT_FILE=str(tmp_path / "limits.sqlite"),
+        SECRET_KEY=secrets.token_hex(32),
+    )
+    with gunicorn(env, workers=2) as base:
+        with urllib.request.urlopen(base + "/login") as page:
+            cookie = page.headers["Set-Cookie"].split(";")[0]
+            token = csrf_token(page.read().decode())
+        form = {"csrf_token": token, "email": "nobody@example.org", "password": "wrong"}
+        request = urllib.request.Request(
+            base + "/login",
+            data=urllib.parse.urlencode(form).encode(),
+            headers={"Cookie": cookie},
+        )
+        well_inside_a_window(15 * 60)
+        statuses = at_once(10, lambda: fetch(request)[0])
+        assert sorted(statuses) == [200] * 5 + [429] * 5  # five wrong passwords, then refusals
+        assert fetch(request)[0] == 429

@@ -47,7 +47,7 @@ def database(request, tmp_path_factory):
     config = {
         "SQLALCHEMY_DATABASE_URI": url,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        "RATELIMIT_STORAGE_URI": "stations+memory://",
+        "RATELIMIT_STORAGE_URI": "stations+sqlite://",
     }
     app = create_app(config)
     with app.app_context():

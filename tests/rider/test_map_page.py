@@ -10,10 +10,10 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from stations import create_app
+from stations.assets import asset_url
 from stations.config import ROOT
 from stations.core.districts import district_at, district_centres
 from stations.rider import folium_map
-from stations.rider.assets import vendor_url
 
 CATALOG = os.path.join(ROOT, "stations", "translations", "en", "LC_MESSAGES")
 
@@ -152,37 +152,50 @@ def test_the_page_draws_gaode_in_gcj02(client, monkeypatch):
     assert "webrd0{s}.is.autonavi.com" in response.get_data(as_text=True)
 
 
-def test_library_files_are_served_gzipped_and_cached_for_a_year(plain_client):
-    for package, name in (
-        ("leaflet", "leaflet.js"),
-        ("leaflet", "leaflet.css"),
-        ("leaflet.markercluster", "leaflet.markercluster.js"),
-        ("jquery", "jquery.min.js"),
-    ):
-        with plain_client.application.test_request_context():
-            url = vendor_url(package, name)
-        response = plain_client.get(url, headers={"Accept-Encoding": "gzip"})
-        assert response.status_code == 200
-        assert response.headers["Content-Encoding"] == "gzip"
-        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-        plain = plain_client.get(url)
-        assert "Content-Encoding" not in plain.headers and len(plain.data) > len(response.data)
+@pytest.mark.parametrize(
+    "name",
+    [
+        "vendor/leaflet/leaflet.js",
+        "vendor/leaflet/leaflet.css",
+        "vendor/leaflet.markercluster/leaflet.markercluster.js",
+        "rider/map.js",
+        "rider/map.css",
+        "icon.svg",
+    ],
+)
+def test_assets_are_served_gzipped_and_cached_for_a_year(plain_client, name):
+    with plain_client.application.test_request_context():
+        url = asset_url(name)
+    assert re.fullmatch(rf"/assets/[0-9a-f]{{12}}/{re.escape(name)}", url)
+    response = plain_client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    plain = plain_client.get(url)
+    assert "Content-Encoding" not in plain.headers and len(plain.data) > len(response.data)
 
 
 @pytest.mark.parametrize(
     "path",
     [
-        "/vendor/leaflet/0.0.1/leaflet.js",
-        "/vendor/leaflet/1.9.4/package.json",
-        "/vendor/leaflet/1.9.4/leaflet-src.js",
-        "/vendor/left-pad/1.0.0/index.js",
-        "/vendor/leaflet/1.9.4/..%2Fpackage.json",
-        "/assets/000000000000/app.js",
-        "/assets/000000000000/../stations/__init__.py",
+        "/assets/000000000000/rider/map.js",  # an old version
+        "/assets/{map}/rider/map.css",  # another file's hash
+        "/assets/{map}/vendor/leaflet/package.json",
+        "/assets/{map}/vendor/leaflet/leaflet-src.js",
+        "/assets/{map}/vendor/jquery/jquery.min.js",  # no page loads jQuery: not served
+        "/assets/{map}/vendor/leaflet/..%2Fpackage.json",
+        "/assets/{map}/../stations/__init__.py",
+        "/assets/{map}/..%2Fstations%2F__init__.py",
+        "/assets/{map}/rider/../../README.md",
+        "/assets/{map}/rider",
+        "/static/rider/map.js",  # Flask's own static route is off
+        "/static/icon.svg",
     ],
 )
-def test_only_listed_files_at_their_version_are_served(plain_client, path):
-    assert plain_client.get(path).status_code == 404
+def test_only_listed_files_at_their_hash_are_served(plain_client, path):
+    with plain_client.application.test_request_context():
+        digest = asset_url("rider/map.js").split("/")[2]
+    assert plain_client.get(path.format(map=digest)).status_code == 404
 
 
 def test_manifest_and_service_worker(client):
@@ -192,7 +205,10 @@ def test_manifest_and_service_worker(client):
     worker = client.get("/sw.js")
     assert worker.mimetype == "text/javascript" and worker.headers["Cache-Control"] == "no-cache"
     shell = json.loads(re.search(r"const SHELL = (\[.*?\]);", worker.get_data(as_text=True))[1])
-    assert "/" in shell and any(url.startswith("/vendor/leaflet/") for url in shell)
+    assert "/" in shell and any(url.endswith("/vendor/leaflet/leaflet.js") for url in shell)
+    # Everything but the page and the manifest is an asset, hashed.
+    pages = [url for url in shell if not url.startswith("/assets/")]
+    assert pages == ["/", "/manifest.webmanifest"]
     for url in [*shell, manifest.get_json()["icons"][0]["src"]]:
         assert client.get(url).status_code == 200, url
 
