@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from limits import parse
 
 from ..core import datum
-from .feed import LICENSE
+from .export import LICENSE
 from .keys import DEFAULT_PER_MINUTE
 from .openapi import openapi_document
 from .openapi_partner import MAX_LANG_LENGTH

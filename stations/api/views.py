@@ -14,7 +14,7 @@ from .http_cache import cacheable
 from .limits import configured, limiter
 from .openapi import openapi_document
 from .params import QueryArgs
-from .problems import BadRequest
+from .problems import InvalidParameters
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -50,7 +50,7 @@ def _negotiated(body, *, geojson):
 
 
 def _coord(args, geojson):
-    coord = args.choice("coord", datum.DATUMS, default="wgs84")
+    coord = args.coord()
     if geojson and coord != "wgs84":
         args.errors["coord"] = "must be wgs84 for GeoJSON output (RFC 7946)"
     return coord
@@ -148,7 +148,7 @@ def report(station_id):
     """A rider reports a problem at a station (no login; limited per IP and per station)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise BadRequest({"body": "must be a JSON object with reason and text"})
+        raise InvalidParameters({"body": "must be a JSON object with reason and text"})
     reason, text = body.get("reason"), body.get("text", "")
     errors = {name: "is not a known field" for name in body if name not in ("reason", "text")}
     if reason not in REPORT_REASONS:
@@ -156,7 +156,7 @@ def report(station_id):
     if not isinstance(text, str | None) or len((text or "").strip()) > MAX_TEXT_LENGTH:
         errors["text"] = f"must be text of at most {MAX_TEXT_LENGTH} characters"
     if errors:
-        raise BadRequest(errors)
+        raise InvalidParameters(errors)
     if db.session.get(Station, station_id) is None:
         abort(404, "No station has this id.")
     saved = create_report(station_id, reason=reason, text=(text or "").strip())
