@@ -9,7 +9,7 @@ from ..i18n import LANGUAGES
 from .export import LICENSE
 from .keys import DEFAULT_PER_MINUTE
 from .openapi import openapi_document
-from .openapi_partner import MAX_LANG_LENGTH
+from .openapi.partner import MAX_LANG_LENGTH
 
 bp = Blueprint("docs", __name__, url_prefix="/api")
 

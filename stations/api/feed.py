@@ -8,12 +8,15 @@ from .problems import problem
 
 bp = Blueprint("feed", __name__, url_prefix="/api/v1")
 
+# Room for an RFC 3339 time with a zone and a fraction of a second.
+MAX_SINCE_LENGTH = 40
+
 
 @bp.get("/stations/changes")
 def changes():
     """Stations created or changed, and ids of stations deleted, after a cursor or a time."""
     args = QueryArgs(request.args, ("since", "limit", "coord"))
-    since = args.text("since", max_length=40)
+    since = args.text("since", max_length=MAX_SINCE_LENGTH)
     limit = args.integer("limit", low=1, high=1000, default=100)
     coord = args.coord()
     after_seq, after_time = 0, None
