@@ -16,15 +16,9 @@ MAX_SINCE_LENGTH = 40
 def changes():
     """Stations created or changed, and ids of stations deleted, after a cursor or a time."""
     args = QueryArgs(request.args, ("since", "limit", "coord"))
-    since = args.text("since", max_length=MAX_SINCE_LENGTH)
+    after_seq, after_time = _since(args)
     limit = args.integer("limit", low=1, high=1000, default=100)
     coord = args.coord()
-    after_seq, after_time = 0, None
-    if since is not None:
-        try:
-            after_seq, after_time = parse_since(since)
-        except ValueError as error:
-            args.errors["since"] = str(error)
     args.check()
     try:
         found, next_cursor, has_more = changes_since(
@@ -41,6 +35,18 @@ def changes():
     response = jsonify(changes=items, next_cursor=str(next_cursor), has_more=has_more, coord=coord)
     response.headers["Cache-Control"] = "no-cache"
     return response
+
+
+def _since(args):
+    """(after_seq, after_time) from `since`, a cursor or a time; (0, None) without one."""
+    since = args.text("since", max_length=MAX_SINCE_LENGTH)
+    if since is None:
+        return 0, None
+    try:
+        return parse_since(since)
+    except ValueError as error:
+        args.errors["since"] = str(error)
+        return 0, None
 
 
 def _change_json(change, *, coord):

@@ -157,7 +157,7 @@ def test_deprecated_endpoints_say_so(sample_app, client, monkeypatch):
         "sunset_at": "2027-07-01T00:00:00",
         "link": "https://example.org/api/docs#versioning",
     }
-    monkeypatch.setitem(sample_app.config, "API_DEPRECATIONS", {"stations.station": notice})
+    monkeypatch.setitem(sample_app.config, "API_DEPRECATIONS", {"api.station": notice})
     response = client.get("/api/v1/stations/1")
     assert response.headers["Deprecation"] == "@1798761600"
     assert response.headers["Sunset"] == "Thu, 01 Jul 2027 00:00:00 GMT"

@@ -16,6 +16,7 @@ ETAG_OPERATIONS = {"nearestStations", "getStation", "listStations", "exportStati
 DATED_OPERATIONS = {"getStation", "listStations", "exportStations"}
 UNLIMITED_OPERATIONS = {"health"}
 
+_DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
 HEADERS = {
     "ETag": {
         "description": "A weak validator of the body; send it back as If-None-Match.",
@@ -36,17 +37,17 @@ HEADERS = {
     },
     "RateLimit-Limit": {
         "description": "Requests allowed per window for this caller (key, or IP without a key).",
-        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        "schema": _DIGITS,
     },
     "RateLimit-Remaining": {
         "description": "Requests left in the current window. Under a high limit each server "
         "process counts up to 1/100 of what is left ahead, so this is then close, not exact.",
-        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        "schema": _DIGITS,
     },
     "RateLimit-Reset": {
         "description": "Seconds until the count goes down, so that more requests fit again "
         "(the limit is counted over a sliding window of RateLimit-Policy's w seconds).",
-        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        "schema": _DIGITS,
     },
     "RateLimit-Policy": {
         "description": 'The limit and its window in seconds, e.g. "600;w=60".',
@@ -55,7 +56,7 @@ HEADERS = {
     "Retry-After": {
         "description": "Seconds to wait before trying again.",
         "required": True,
-        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        "schema": _DIGITS,
     },
     "Deprecation": {
         "description": "Only on deprecated endpoints: when they were deprecated (RFC 9745, "
