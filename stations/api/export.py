@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..core.changes import data_version, station_record
 from ..core.db import db
 from ..core.models import AMENITIES, Station
-from ..core.station_json import station_feature
+from ..core.station_json import iso, station_feature
 from .http_cache import REVALIDATE, cacheable, not_modified
 from .params import QueryArgs
 
@@ -83,7 +83,7 @@ def _csv_export():
         for name in AMENITIES:
             values[name] = _AMENITY_WORDS[values[name]]
         for name in ("closed_until", "verified_at", "updated_at"):
-            values[name] = values[name].isoformat().replace("+00:00", "Z") if values[name] else ""
+            values[name] = iso(values[name]) or ""
         values["is_sample"] = "yes" if row.is_sample else "no"
         writer.writerow([values[column] for column in CSV_COLUMNS])
     response = current_app.response_class(out.getvalue(), content_type="text/csv; charset=utf-8")

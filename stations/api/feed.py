@@ -3,6 +3,7 @@
 from flask import Blueprint, jsonify, request
 
 from ..core.changes import CursorAhead, changes_since, parse_since, station_record
+from ..core.station_json import iso
 from .params import QueryArgs
 from .problems import problem
 
@@ -60,5 +61,5 @@ def _change_json(change, *, coord):
         "id": change.station_id,
         "external_id": tombstone.external_id,
         "reason": "deleted",
-        "deleted_at": tombstone.deleted_at.isoformat().replace("+00:00", "Z"),
+        "deleted_at": iso(tombstone.deleted_at),
     }

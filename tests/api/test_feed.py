@@ -366,3 +366,12 @@ def test_truncate_is_refused(committed_postgis):
     with pytest.raises(sa.exc.DBAPIError, match="would leave no tombstones"):
         with db.engine.begin() as connection:
             connection.exec_driver_sql("TRUNCATE station CASCADE")
+
+
+@pytest.mark.parametrize(
+    ("path", "module"), [(CHANGES, "stations.api.feed"), (EXPORT, "stations.api.export")]
+)
+def test_the_feed_and_the_export_each_have_their_own_module(path, module):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    endpoint, _ = app.url_map.bind("localhost").match(path)
+    assert app.view_functions[endpoint].__module__ == module
