@@ -39,7 +39,7 @@ def create_app(test_config=None, instance_path=None):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
     from . import assets, cli, headers, i18n, ids, request_size
-    from .api import docs, feed, keys, limits, problems, views
+    from .api import docs, export, feed, keys, limits, problems, views
     from .core import db
     from .manage import admin_import, admin_keys, admin_stations, admin_users, auth, my_stations
     from .rider import folium_map, map_page
@@ -57,7 +57,7 @@ def create_app(test_config=None, instance_path=None):
     limits.init_app(app)
     auth.init_app(app)
     auth.csrf.exempt(views.bp)  # the JSON API has no cookie sessions to forge
-    blueprints = (views, feed, docs, map_page, assets)
+    blueprints = (views, feed, export, docs, map_page, assets)
     blueprints += (my_stations, admin_stations, admin_users, admin_keys, admin_import)
     for module in blueprints:
         app.register_blueprint(module.bp)

@@ -7,6 +7,7 @@ import click
 from flask_migrate import upgrade
 
 from .core import accounts, importer
+from .core.datum import DATUMS
 from .core.db import db
 from .core.models import ROLES
 
@@ -29,7 +30,7 @@ def load_sample_command():
 
 @click.command("import-stations")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--crs", type=click.Choice(["wgs84", "gcj02", "bd09"]), default="wgs84")
+@click.option("--crs", type=click.Choice(DATUMS), default="wgs84")
 def import_stations_command(path, crs):
     """Import stations from a CSV, XLSX or GeoJSON file (all rows or none)."""
     counts = _import_or_exit(path, crs=crs, is_sample=False)

@@ -5,14 +5,14 @@ from flask import Blueprint, abort, current_app, render_template, request
 from limits import parse
 
 from ..core import datum
-from .feed import LICENSE
+from ..i18n import LANGUAGES
+from .export import LICENSE
 from .keys import DEFAULT_PER_MINUTE
 from .openapi import openapi_document
-from .openapi_partner import MAX_LANG_LENGTH
+from .openapi.partner import MAX_LANG_LENGTH
 
 bp = Blueprint("docs", __name__, url_prefix="/api")
 
-LANGUAGES = ("en", "zh")
 # The example position of the guide: Futian CBD, as a phone's GPS reports it (WGS-84).
 FUTIAN_WGS84 = (22.5431, 114.0579)
 

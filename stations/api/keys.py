@@ -66,11 +66,6 @@ def revoke_key(id_or_prefix):
     return key
 
 
-def find_key(token):
-    """The key a token belongs to, revoked or not; None for an unknown token."""
-    return db.session.scalars(sa.select(ApiKey).where(ApiKey.key_hash == hash_token(token))).first()
-
-
 def key_for_token(token):
     """(id, per_minute, prefix, revoked_at) of a token's key, or None; remembered a while."""
     cache, digest, now = (

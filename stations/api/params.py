@@ -3,7 +3,8 @@
 import re
 from math import isfinite
 
-from .problems import BadRequest
+from ..core.datum import DATUMS
+from .problems import InvalidParameters
 
 MAX_VALUE_LENGTH = 1000
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -83,6 +84,10 @@ class QueryArgs:
             return default
         return raw
 
+    def coord(self):
+        """The datum of the positions sent and returned (`coord`), wgs84 by default."""
+        return self.choice("coord", DATUMS, default="wgs84")
+
     def choice_list(self, name, choices):
         """A comma-separated list, each item one of `choices`, as a tuple."""
         raw = self._raw(name, False)
@@ -113,6 +118,6 @@ class QueryArgs:
         return box
 
     def check(self):
-        """Raise BadRequest naming every bad parameter, if any."""
+        """Raise InvalidParameters naming every bad parameter, if any."""
         if self.errors:
-            raise BadRequest(self.errors)
+            raise InvalidParameters(self.errors)

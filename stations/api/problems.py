@@ -11,7 +11,7 @@ PROBLEM_TYPE = "about:blank"
 BUSY_RETRY_AFTER_S = 2
 
 
-class BadRequest(Exception):
+class InvalidParameters(Exception):
     """Bad API input: `errors` maps each bad parameter to why it is bad."""
 
     def __init__(self, errors, detail=None):
@@ -36,7 +36,7 @@ def _wants_api():
     return request.path == "/api" or request.path.startswith("/api/")
 
 
-def _bad_request(error):
+def _invalid_parameters(error):
     return problem(400, "Bad Request", error.detail, error.errors)
 
 
@@ -75,7 +75,7 @@ def _database_error(error):
 
 def init_app(app):
     """Register the error handlers."""
-    app.register_error_handler(BadRequest, _bad_request)
+    app.register_error_handler(InvalidParameters, _invalid_parameters)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(sa.exc.OperationalError, _database_error)
     app.register_error_handler(Exception, _server_error)

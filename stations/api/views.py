@@ -14,7 +14,7 @@ from .http_cache import cacheable
 from .limits import limited, remote_address
 from .openapi import openapi_document
 from .params import QueryArgs
-from .problems import BadRequest
+from .problems import InvalidParameters
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -50,10 +50,31 @@ def _negotiated(body, *, geojson):
 
 
 def _coord(args, geojson):
-    coord = args.choice("coord", datum.DATUMS, default="wgs84")
+    coord = args.coord()
     if geojson and coord != "wgs84":
         args.errors["coord"] = "must be wgs84 for GeoJSON output (RFC 7946)"
     return coord
+
+
+def _nearest_filters(args, *, now):
+    """The limit and filters of a nearest query, as nearest_stations takes them."""
+    return {
+        "limit": args.integer("limit", low=1, high=50, default=10),
+        "radius_m": args.number("radius_m", low=1, high=50000),
+        "kinds": args.choice_list("kind", KINDS),
+        "amenities": args.choice_list("amenities", AMENITIES),
+        "open_now_at": now if args.boolean("open_now") else None,
+        "open_24_7": args.boolean("open_24_7"),
+    }
+
+
+def _box_in_wgs84(box, coord):
+    """A (min_lng, min_lat, max_lng, max_lat) box given in `coord`, in WGS-84."""
+    if box is None or coord == "wgs84":
+        return box
+    south_west = datum.to_wgs84(coord, lat=box[1], lng=box[0])
+    north_east = datum.to_wgs84(coord, lat=box[3], lng=box[2])
+    return (south_west[1], south_west[0], north_east[1], north_east[0])
 
 
 @bp.get("/stations/nearest")
@@ -66,26 +87,11 @@ def nearest():
     lat = args.number("lat", low=-90, high=90, required=True)
     lng = args.number("lng", low=-180, high=180, required=True)
     coord = _coord(args, geojson=False)
-    limit = args.integer("limit", low=1, high=50, default=10)
-    radius_m = args.number("radius_m", low=1, high=50000)
-    kinds = args.choice_list("kind", KINDS)
-    amenities = args.choice_list("amenities", AMENITIES)
-    open_now = args.boolean("open_now")
-    open_24_7 = args.boolean("open_24_7")
-    args.check()
     now = local_now()
+    filters = _nearest_filters(args, now=now)
+    args.check()
     lat, lng = datum.to_wgs84(coord, lat=lat, lng=lng)
-    found = nearest_stations(
-        lat=lat,
-        lng=lng,
-        limit=limit,
-        radius_m=radius_m,
-        kinds=kinds,
-        amenities=amenities,
-        open_now_at=now if open_now else None,
-        open_24_7=open_24_7,
-        also=(OPEN_REPORTS,),
-    )
+    found = nearest_stations(lat=lat, lng=lng, **filters, also=(OPEN_REPORTS,))
     data = station_items(found, coord=coord, now=now)
     # An ETag only: positions vary too much for dates to pay for the query they cost.
     return cacheable(jsonify(data=data, count=len(data), coord=coord), last_modified=None)
@@ -117,13 +123,9 @@ def station_list():
     page = args.integer("page", low=1, high=1_000_000, default=1)
     per_page = args.integer("per_page", low=1, high=500, default=100)
     args.check()
-    if box is not None and coord != "wgs84":
-        south_west = datum.to_wgs84(coord, lat=box[1], lng=box[0])
-        north_east = datum.to_wgs84(coord, lat=box[3], lng=box[2])
-        box = (south_west[1], south_west[0], north_east[1], north_east[0])
     now = local_now()
     _, data_since = data_version()
-    rows, total = stations_in_bbox(bbox=box, page=page, per_page=per_page)
+    rows, total = stations_in_bbox(bbox=_box_in_wgs84(box, coord), page=page, per_page=per_page)
     reports = open_report_counts(row.id for row in rows)
     items = [
         station_json(row, coord=coord, now=now, open_reports=reports.get(row.id, 0)) for row in rows
@@ -151,7 +153,7 @@ def report(station_id):
     """A rider reports a problem at a station (no login; limited per IP and per station)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise BadRequest({"body": "must be a JSON object with reason and text"})
+        raise InvalidParameters({"body": "must be a JSON object with reason and text"})
     reason, text = body.get("reason"), body.get("text", "")
     errors = {name: "is not a known field" for name in body if name not in ("reason", "text")}
     if reason not in REPORT_REASONS:
@@ -159,7 +161,7 @@ def report(station_id):
     if not isinstance(text, str | None) or len((text or "").strip()) > MAX_TEXT_LENGTH:
         errors["text"] = f"must be text of at most {MAX_TEXT_LENGTH} characters"
     if errors:
-        raise BadRequest(errors)
+        raise InvalidParameters(errors)
     if db.session.get(Station, station_id) is None:
         abort(404, "No station has this id.")
     saved = create_report(station_id, reason=reason, text=(text or "").strip())

@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from .db import db
+from .hours import local_now
 from .models import Report, Station, StationTombstone
+from .station_json import station_json
 
 # Station JSON fields worked out at each request (from the time, or from rider reports), not
 # stored: the feed and the export carry the stored record only; the live endpoints have these.
@@ -36,6 +38,12 @@ class Change:
 
 class CursorAhead(Exception):
     """The cursor is past the last change: the data was restored or replaced since."""
+
+
+def station_record(row, *, coord):
+    """A station's stored fields, as the API shows them, without the live ones."""
+    item = station_json(row, coord=coord, now=local_now(), open_reports=0)
+    return {name: value for name, value in item.items() if name not in LIVE_FIELDS}
 
 
 def data_version():

@@ -6,10 +6,10 @@ position before drawing it there; the other providers draw WGS-84 as it is.
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import folium
-from branca.element import CssLink, JavascriptLink
 from folium.plugins import MarkerCluster
 
 from ..assets import asset_url
@@ -99,60 +99,79 @@ def tile_origins(tiles):
     return list(dict.fromkeys(origins))  # in order, each once
 
 
-class _LocalCluster(MarkerCluster):
-    """Folium's marker cluster, its JS and CSS from the app's own copy."""
+class _StationsMap(folium.Map):
+    """Folium's map under a fixed name, `map_stations`, that the page's script and styles use."""
 
-    def render(self, **kwargs):
-        package = "vendor/leaflet.markercluster"
-        self.default_js = [("markerclusterjs", asset_url(f"{package}/leaflet.markercluster.js"))]
-        self.default_css = [
-            ("markerclustercss", asset_url(f"{package}/MarkerCluster.css")),
-            ("markerclusterdefaultcss", asset_url(f"{package}/MarkerCluster.Default.css")),
-        ]
-        super().render(**kwargs)
+    def get_name(self):
+        return f"map_{MAP_ID}"
+
+
+class _StationsCluster(MarkerCluster):
+    """Folium's marker cluster under a fixed name, `marker_cluster_stations`."""
+
+    def get_name(self):
+        return f"marker_cluster_{MAP_ID}"
+
+
+class LeafletMap(NamedTuple):
+    """The folium map and its marker cluster layer (None without one)."""
+
+    map: folium.Map
+    cluster: MarkerCluster | None
 
 
 def build_map(tiles, *, cluster=True):
-    """The Leaflet map for a page: script and CSS URLs, the map element and its script.
+    """The Leaflet map for a page: script and CSS URLs, the map element and its script."""
+    leaflet = leaflet_map(tiles, cluster=cluster)
+    layers = [layer for layer in leaflet if layer is not None]
+    figure = leaflet.map.get_root()
+    figure.render()
+    return {
+        # The libraries folium links in the figure's header (a test keeps the two equal).
+        "scripts": [url for layer in layers for _, url in layer.default_js],
+        "styles": [url for layer in layers for _, url in layer.default_css],
+        "html": figure.html.render(),
+        "script": figure.script.render(),
+        "map_name": leaflet.map.get_name(),
+        "cluster_name": leaflet.cluster.get_name() if leaflet.cluster else None,
+        "datum": tiles.datum,
+    }
+
+
+def leaflet_map(tiles, *, cluster=True):
+    """The folium map, with our tiles and (unless `cluster=False`) the marker cluster layer.
 
     Folium's own defaults (Bootstrap, Font Awesome, jQuery, all from CDNs) are replaced by
-    Leaflet alone: the page's own code needs nothing else. `cluster=False` leaves out the
-    marker cluster layer (the admin's position map has a single marker).
+    Leaflet alone, from the app's own copy: the page's own code needs nothing else. The admin's
+    position map has a single marker, and no cluster layer.
     """
-    fmap = folium.Map(
+    fmap = _StationsMap(
         location=SHENZHEN,
         zoom_start=CITY_ZOOM,
         tiles=None,
         zoom_control="topright",
         max_zoom=tiles.max_zoom,
     )
-    fmap._id = MAP_ID
     fmap.options["max_zoom"] = tiles.max_zoom  # also without tiles: the cluster layer needs it
     fmap.default_js = [("leaflet", asset_url("vendor/leaflet/leaflet.js"))]
     fmap.default_css = [("leaflet_css", asset_url("vendor/leaflet/leaflet.css"))]
     for url in tiles.urls:
         folium.TileLayer(
-            url,
-            attr=tiles.attribution,
-            subdomains=tiles.subdomains,
-            max_zoom=tiles.max_zoom,
+            url, attr=tiles.attribution, subdomains=tiles.subdomains, max_zoom=tiles.max_zoom
         ).add_to(fmap)
-    layer = None
-    if cluster:
-        layer = _LocalCluster(
-            show_coverage_on_hover=False, max_cluster_radius=45, disable_clustering_at_zoom=17
-        )
-        layer._id = MAP_ID
-        layer.add_to(fmap)
-    figure = fmap.get_root()
-    figure.render()
-    links = list(figure.header._children.values())
-    return {
-        "scripts": [link.url for link in links if isinstance(link, JavascriptLink)],
-        "styles": [link.url for link in links if isinstance(link, CssLink)],
-        "html": figure.html.render(),
-        "script": figure.script.render(),
-        "map_name": fmap.get_name(),
-        "cluster_name": layer.get_name() if layer else None,
-        "datum": tiles.datum,
-    }
+    layer = _cluster().add_to(fmap) if cluster else None
+    return LeafletMap(fmap, layer)
+
+
+def _cluster():
+    """The marker cluster layer, its JS and CSS from the app's own copy."""
+    layer = _StationsCluster(
+        show_coverage_on_hover=False, max_cluster_radius=45, disable_clustering_at_zoom=17
+    )
+    package = "vendor/leaflet.markercluster"
+    layer.default_js = [("markerclusterjs", asset_url(f"{package}/leaflet.markercluster.js"))]
+    layer.default_css = [
+        ("markerclustercss", asset_url(f"{package}/MarkerCluster.css")),
+        ("markerclusterdefaultcss", asset_url(f"{package}/MarkerCluster.Default.css")),
+    ]
+    return layer

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, jsonify, make_response, render_templat
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from ..assets import asset_url
+from ..assets import A_YEAR_S, asset_url
 from ..core.db import db
 from ..core.districts import district_centres
 from ..core.models import AMENITIES, KINDS, Station
@@ -20,7 +20,6 @@ NEAREST_LIMIT = 10
 MARKER_MIN_ZOOM = 13  # below this, the bbox would hold most of the city: markers wait
 CHIP_AMENITIES = ("drinking_water", "food_heating", "phone_charging", "ebike_charging", "toilet")
 LIST_AMENITIES = (*CHIP_AMENITIES, "rest_area")
-A_YEAR_S = 365 * 24 * 3600
 
 
 def page_filters(args):

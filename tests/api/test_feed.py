@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from stations import create_app
-from stations.api import feed, views
+from stations.api import views
+from stations.core import changes
 from stations.core.changes import LIVE_FIELDS
 from stations.core.db import db, utcnow
 from stations.core.hours import SHENZHEN_TZ
@@ -25,7 +26,7 @@ FIXED_NOW = datetime(2026, 11, 27, 10, 30, tzinfo=SHENZHEN_TZ)
 @pytest.fixture
 def frozen(monkeypatch):
     """open_now judged at one instant, so the feed and the list can be compared field by field."""
-    for module in (views, feed):
+    for module in (views, changes):
         monkeypatch.setattr(module, "local_now", lambda: FIXED_NOW)
 
 
@@ -365,3 +366,12 @@ def test_truncate_is_refused(committed_postgis):
     with pytest.raises(sa.exc.DBAPIError, match="would leave no tombstones"):
         with db.engine.begin() as connection:
             connection.exec_driver_sql("TRUNCATE station CASCADE")
+
+
+@pytest.mark.parametrize(
+    ("path", "module"), [(CHANGES, "stations.api.feed"), (EXPORT, "stations.api.export")]
+)
+def test_the_feed_and_the_export_each_have_their_own_module(path, module):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    endpoint, _ = app.url_map.bind("localhost").match(path)
+    assert app.view_functions[endpoint].__module__ == module

@@ -27,7 +27,7 @@ def test_create_key_stores_only_a_hash(sample_app):
     assert key.prefix == token[:12] and key.key_hash == keys.hash_token(token)
     stored = db.session.execute(sa.select(ApiKey.__table__)).one()
     assert token not in [str(value) for value in stored]
-    assert keys.find_key(token).id == key.id and keys.find_key(token + "x") is None
+    assert keys.key_for_token(token).id == key.id and keys.key_for_token(token + "x") is None
 
 
 @pytest.mark.parametrize(("name", "per_minute"), [("", 60), ("  ", 60), ("x" * 101, 60), ("a", 0)])

@@ -2,9 +2,9 @@
 (stations/request_size.py, then gunicorn's) and malformed requests, which every operation can
 meet. `extend()` adds them to the document."""
 
-from ..request_size import MAX_HEADER_FIELDS, MAX_HEADER_VALUE_BYTES, MAX_URI_BYTES
+from ...request_size import MAX_HEADER_FIELDS, MAX_HEADER_VALUE_BYTES, MAX_URI_BYTES
+from .schemas import PROBLEM_JSON
 
-_PROBLEM = {"schema": {"$ref": "#/components/schemas/Problem"}}
 # gunicorn's own refusals, for requests it will not hand to the app at all.
 _SERVER_PAGE = {"schema": {"type": "string", "description": "A short HTML page."}}
 
@@ -13,18 +13,18 @@ RESPONSES = {
         "description": "The request was not understood; `errors` names each bad parameter. "
         "A request that is not well-formed HTTP is refused by the server itself, with a "
         "short HTML page.",
-        "content": {"application/problem+json": _PROBLEM, "text/html": _SERVER_PAGE},
+        "content": {"application/problem+json": PROBLEM_JSON, "text/html": _SERVER_PAGE},
     },
     "URITooLong": {
         "description": f"The URL (path and query string) is over {MAX_URI_BYTES} bytes. Far "
         "over (8 KB), the server itself refuses it, with a short HTML page.",
-        "content": {"application/problem+json": _PROBLEM, "text/html": _SERVER_PAGE},
+        "content": {"application/problem+json": PROBLEM_JSON, "text/html": _SERVER_PAGE},
     },
     "HeaderFieldsTooLarge": {
         "description": f"More than {MAX_HEADER_FIELDS} header fields, or one over "
         f"{MAX_HEADER_VALUE_BYTES} bytes. Far over (100 fields, 8 KB), the server itself refuses "
         "the request, with a short HTML page.",
-        "content": {"application/problem+json": _PROBLEM, "text/html": _SERVER_PAGE},
+        "content": {"application/problem+json": PROBLEM_JSON, "text/html": _SERVER_PAGE},
     },
 }
 LIMITS = (
