@@ -41,6 +41,8 @@ def backup(url, dest):
     """
     url = sa.make_url(url)
     dest = Path(dest)
+    if not dest.parent.is_dir():
+        raise BackupError(f"{dest.parent} is not a folder.")
     handle, partial = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     os.close(handle)
     try:
@@ -115,6 +117,8 @@ def _sqlite_copy(src_path, dest_path):
     target = sqlite3.connect(dest_path, timeout=30)
     try:
         source.backup(target)
+    except sqlite3.Error as error:
+        raise BackupError(f"SQLite: {error}") from None
     finally:
         target.close()
         source.close()

@@ -217,6 +217,12 @@ def test_bad_arguments(source, tmp_path, args, message):
     assert message in result.output
 
 
+def test_backup_into_a_missing_folder_fails_cleanly(source, tmp_path):
+    result = _cli(source, ["backup", str(tmp_path / "missing" / "a.backup")])
+    assert result.exit_code == 1
+    assert f"Error: {tmp_path / 'missing'} is not a folder." in result.output
+
+
 def test_dated_names_sort_by_time(tmp_path):
     from datetime import UTC, datetime
 
