@@ -6,6 +6,8 @@ import os
 import re
 import shutil
 import subprocess
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -106,31 +108,31 @@ def proxied(request, tmp_path_factory):
     )
     cert, key = self_signed(folder)
     with gunicorn(env, folder / "gunicorn.log", workers=2) as app_base:
-        https_port, http_port = free_port(), free_port()
-        site = folder / "stations.conf"
-        site.write_text(
-            render(
-                app_port=app_base.rsplit(":", 1)[1],
-                https_port=https_port,
-                http_port=http_port,
-                cert=cert,
-                key=key,
-            )
-        )
-        conf = folder / "nginx.conf"
-        conf.write_text(main_conf(folder, site))
-        command = [NGINX, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf)]
-        check = subprocess.run([*command, "-t"], capture_output=True, text=True)
-        assert check.returncode == 0, check.stderr
-        server = subprocess.Popen([*command, "-g", "daemon off;"], stderr=subprocess.PIPE)
-        try:
-            base = f"https://127.0.0.1:{https_port}"
-            _wait_for(base + "/api/v1/health", cert, server)
-            yield base, f"http://127.0.0.1:{http_port}", cert, token
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-            server.stderr.close()
+        with nginx(folder, app_port=app_base.rsplit(":", 1)[1], cert=cert, key=key) as bases:
+            yield *bases, cert, token
+
+
+@contextmanager
+def nginx(folder, *, app_port, cert, key):
+    """nginx with deploy/nginx.conf in front of 127.0.0.1:app_port; its HTTPS and HTTP bases."""
+    https_port, http_port = free_port(), free_port()
+    site = folder / "stations.conf"
+    ports = {"app_port": app_port, "https_port": https_port, "http_port": http_port}
+    site.write_text(render(**ports, cert=cert, key=key))
+    conf = folder / "nginx.conf"
+    conf.write_text(main_conf(folder, site))
+    command = [NGINX, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf)]
+    check = subprocess.run([*command, "-t"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    server = subprocess.Popen([*command, "-g", "daemon off;"], stderr=subprocess.PIPE)
+    try:
+        base = f"https://127.0.0.1:{https_port}"
+        _wait_for(base + "/", cert, server)
+        yield base, f"http://127.0.0.1:{http_port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stderr.close()
 
 
 def _wait_for(url, cert, process):
@@ -140,7 +142,7 @@ def _wait_for(url, cert, process):
             requests.get(url, verify=cert, timeout=1)
             return
         except requests.ConnectionError:
-            subprocess.run(["sleep", "0.1"])
+            time.sleep(0.1)
     raise AssertionError(f"{url} did not answer")
 
 
@@ -236,3 +238,17 @@ def test_a_body_over_the_upload_limit_is_refused_by_nginx(proxied):
     body = b"x" * (20 * 1024 * 1024 + 1)
     answer = requests.post(base + "/admin/import", data=body, verify=cert, timeout=30)
     assert answer.status_code == 413
+
+
+def test_no_app_server_is_a_503_problem_on_the_api(tmp_path):
+    """Nobody listens upstream: the API still answers problem+json; pages get nginx's page."""
+    _nginx_or_skip()
+    cert, key = self_signed(tmp_path)
+    with nginx(tmp_path, app_port=free_port(), cert=cert, key=key) as (base, _http):
+        api = requests.get(base + "/api/v1/stations/1", verify=cert, timeout=10)
+        assert api.status_code == 503
+        assert api.headers["Content-Type"] == "application/problem+json"
+        assert api.headers["Retry-After"] == "5"
+        assert api.json()["status"] == 503
+        page = requests.get(base + "/", verify=cert, timeout=10)
+        assert page.status_code == 502
