@@ -1,4 +1,4 @@
-"""Command-line tasks: schema, sample data, imports, accounts."""
+"""Command-line tasks: schema, sample data, imports, accounts, backups."""
 
 import os
 import sys
@@ -6,6 +6,7 @@ import sys
 import click
 from flask_migrate import upgrade
 
+from . import backup
 from .core import accounts, importer
 from .core.datum import DATUMS
 from .core.db import db
@@ -72,6 +73,40 @@ def create_user_command(email, role, stations):
     click.echo(f"Created {user.role} {user.email} ({assigned}).")
 
 
+@click.command("backup")
+@click.argument("dest", type=click.Path(file_okay=True, dir_okay=True, writable=True))
+@click.option("--keep", type=click.IntRange(min=1), help="Into a folder: keep this many backups.")
+def backup_command(dest, keep):
+    """Back up the database to DEST: a file, or a folder for a dated file (consistent while the
+    app serves)."""
+    url = db.engine.url
+    folder = os.path.isdir(dest)
+    if keep and not folder:
+        raise click.UsageError("--keep needs DEST to be a folder.")
+    path = os.path.join(dest, backup.backup_name(url.get_backend_name())) if folder else dest
+    try:
+        written = backup.backup(url, path)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Backed up to {written}.")
+    for old in backup.prune(dest, keep) if keep else ():
+        click.echo(f"Deleted {old}.")
+
+
+@click.command("restore")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace a database that holds data.")
+def restore_command(src, force):
+    """Replace the database with the backup SRC (stop the app servers first)."""
+    url = db.engine.url
+    db.engine.dispose()  # our own connections hold no lock on what is replaced
+    try:
+        backup.restore(url, src, force=force)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Restored {src}; run `flask --app app init-db` if it is from an older release.")
+
+
 def _read_password():
     """The password: asked twice, unseen, on a terminal; else the first line of stdin."""
     if sys.stdin.isatty():
@@ -86,5 +121,6 @@ def _counts_text(counts):
 def init_app(app):
     """Register the commands."""
     commands = (init_db_command, load_sample_command, import_stations_command, create_user_command)
+    commands += (backup_command, restore_command)
     for command in commands:
         app.cli.add_command(command)
