@@ -15,6 +15,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from .config import child_environment
+
 # The tables whose rows make a database worth keeping (schema alone is not).
 DATA_TABLES = ("station", "audit_entry", "account", "account_audit", "api_key")
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -160,13 +162,14 @@ def _pg_restore(url, src):
 
 def _run(command, url):
     """Run a PostgreSQL client tool against `url` (its password in PGPASSWORD, not in argv)."""
-    env = dict(os.environ)
+    extra = {}
     if url is not None:
         if url.password:
-            env["PGPASSWORD"] = url.password
+            extra["PGPASSWORD"] = url.password
         libpq = url.set(drivername="postgresql", password=None)
         command = [*command, "--dbname", libpq.render_as_string(hide_password=False)]
     try:
+        env = child_environment(**extra)
         return subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     except FileNotFoundError:
         raise BackupError(f"{command[0]} is missing: install postgresql-client.") from None

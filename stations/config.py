@@ -111,3 +111,8 @@ def from_environment(instance_path, environ=None):
         except ValueError as error:
             raise ConfigError(f"{setting.name}={text!r}: {error}") from None
     return values
+
+
+def child_environment(**extra):
+    """The environment for a child process (a database client tool), with `extra` added."""
+    return {**os.environ, **extra}
