@@ -79,21 +79,22 @@ def bd09_to_gcj02(*, lat, lng):
     return _invert(gcj02_to_bd09, lat, lng, (z * sin(theta), z * cos(theta)))
 
 
+# Each datum's way to WGS-84 and back, one conversion at a time (BD-09 goes through GCJ-02).
+_TO_WGS84 = {"gcj02": (gcj02_to_wgs84,), "bd09": (bd09_to_gcj02, gcj02_to_wgs84)}
+_FROM_WGS84 = {"gcj02": (wgs84_to_gcj02,), "bd09": (wgs84_to_gcj02, gcj02_to_bd09)}
+
+
+def _convert(steps, lat, lng):
+    for step in steps:
+        lat, lng = step(lat=lat, lng=lng)
+    return lat, lng
+
+
 def to_wgs84(datum, *, lat, lng):
     """A position given in `datum` as WGS-84 (lat, lng)."""
-    if datum == "gcj02":
-        return gcj02_to_wgs84(lat=lat, lng=lng)
-    if datum == "bd09":
-        g_lat, g_lng = bd09_to_gcj02(lat=lat, lng=lng)
-        return gcj02_to_wgs84(lat=g_lat, lng=g_lng)
-    return lat, lng
+    return _convert(_TO_WGS84.get(datum, ()), lat, lng)
 
 
 def from_wgs84(datum, *, lat, lng):
     """A WGS-84 position expressed in `datum` as (lat, lng)."""
-    if datum == "gcj02":
-        return wgs84_to_gcj02(lat=lat, lng=lng)
-    if datum == "bd09":
-        g_lat, g_lng = wgs84_to_gcj02(lat=lat, lng=lng)
-        return gcj02_to_bd09(lat=g_lat, lng=g_lng)
-    return lat, lng
+    return _convert(_FROM_WGS84.get(datum, ()), lat, lng)

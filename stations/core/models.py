@@ -138,7 +138,20 @@ class User(UserMixin, db.Model):
 SOURCES = ("manager", "admin", "import", "report")
 
 
-class AuditEntry(db.Model):
+class AuditFields:
+    """What every audit row holds: where the change came from, the field, before and after (JSON
+    text), when, and the IP address and browser it came from."""
+
+    source: Mapped[str] = mapped_column(sa.String(10))
+    field: Mapped[str] = mapped_column(sa.String(50))
+    before: Mapped[str | None] = mapped_column(sa.Text)
+    after: Mapped[str | None] = mapped_column(sa.Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(sa.String(45))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(200))
+
+
+class AuditEntry(AuditFields, db.Model):
     """One field of one station changed: who, when, from where, before and after (JSON text).
 
     Rows are only ever inserted. station_id is no foreign key, so a retired station keeps its trail.
@@ -150,20 +163,13 @@ class AuditEntry(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     station_id: Mapped[int]
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("account.id"))
-    source: Mapped[str] = mapped_column(sa.String(10))
-    field: Mapped[str] = mapped_column(sa.String(50))
-    before: Mapped[str | None] = mapped_column(sa.Text)
-    after: Mapped[str | None] = mapped_column(sa.Text)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    ip: Mapped[str | None] = mapped_column(sa.String(45))
-    user_agent: Mapped[str | None] = mapped_column(sa.String(200))
     user: Mapped[User | None] = relationship()
 
 
 ACCOUNT_SOURCES = ("admin", "cli")
 
 
-class AccountAuditEntry(db.Model):
+class AccountAuditEntry(AuditFields, db.Model):
     """One change to an account: who made it (actor; none from the command line), when, from
     where, before and after (JSON text; never a password or its hash). Rows are only inserted."""
 
@@ -173,13 +179,6 @@ class AccountAuditEntry(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("account.id"))
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("account.id"))
-    source: Mapped[str] = mapped_column(sa.String(10))
-    field: Mapped[str] = mapped_column(sa.String(50))
-    before: Mapped[str | None] = mapped_column(sa.Text)
-    after: Mapped[str | None] = mapped_column(sa.Text)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    ip: Mapped[str | None] = mapped_column(sa.String(45))
-    user_agent: Mapped[str | None] = mapped_column(sa.String(200))
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
 
 
