@@ -31,7 +31,7 @@ DEFAULTS = {
 }
 API_PATH = "/api/v"
 API_SCOPE = "api"
-UNLIMITED_ENDPOINTS = {"api.health"}
+UNLIMITED_ENDPOINTS = {"api.health", "api.ready"}
 # A dead Redis must cost a request little: Flask-Limiter then retries it with growing pauses.
 REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 _CALLER = "stations.api_caller"

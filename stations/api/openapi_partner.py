@@ -14,7 +14,7 @@ _TEXT = {"type": "string"}
 # Operations answering If-None-Match (ETag), and those also answering If-Modified-Since.
 ETAG_OPERATIONS = {"nearestStations", "getStation", "listStations", "exportStations"}
 DATED_OPERATIONS = {"getStation", "listStations", "exportStations"}
-UNLIMITED_OPERATIONS = {"health"}
+UNLIMITED_OPERATIONS = {"health", "ready"}
 
 HEADERS = {
     "ETag": {
