@@ -15,6 +15,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -27,6 +28,8 @@ bp = Blueprint("metrics", __name__)
 MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 NO_ENDPOINT = "none"  # a request that matched no route (a 404)
 
+# The *_created series say when a process began counting: noise beside gunicorn's restarts.
+disable_created_metrics()
 _OWN = CollectorRegistry()
 REQUESTS = Counter(
     "stations_http_requests",
