@@ -1,13 +1,22 @@
 """Helpers for the operations tests: apps of their own on a given database, metric samples."""
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 
-from conftest import UNLIMITED_API
+from conftest import UNLIMITED_API, _postgis_url
+from flask_migrate import upgrade
 from prometheus_client.parser import text_string_to_metric_families
 from servers import free_port
+from support import make_user
 
 from stations import create_app
+from stations.api.keys import create_key
+from stations.cli import SAMPLE_FILE
 from stations.core.db import db
+from stations.core.importer import import_stations
+
+# A cheap password hash keeps the logins fast; production uses scrypt.
+CHEAP_HASH = {"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
 
 
 @contextmanager
@@ -19,6 +28,33 @@ def app_on(url, **config):
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+@dataclass
+class OpsDatabase:
+    """A committed database of the tests' own: its URL, a manager's email and id, an API key."""
+
+    url: str
+    email: str
+    token: str
+    key_id: int
+    user_id: int
+
+
+def ops_database(backend, tmp_path_factory, suffix):
+    """A database of its own with the sample, a manager (password support.PASSWORD) and an
+    API key, for servers to serve (the tests' rolled-back transactions cannot be shared)."""
+    if backend == "sqlite":
+        url = "sqlite:///" + str(tmp_path_factory.mktemp("ops") / f"ops{suffix}.sqlite")
+    else:
+        url = _postgis_url(suffix)
+    with app_on(url, **CHEAP_HASH) as app, app.app_context():
+        upgrade()
+        import_stations(SAMPLE_FILE, is_sample=True)
+        user = make_user("logged@example.org", "manager")
+        key, token = create_key("日志测试")
+        db.session.commit()
+        return OpsDatabase(url, user.email, token, key.id, user.id)
 
 
 def unreachable_url(backend, tmp_path):

@@ -4,27 +4,22 @@ app and under gunicorn, with no password, API key, session or CSRF token in any 
 import json
 import logging
 import re
-from dataclasses import dataclass
 
 import pytest
 import requests
 import sqlalchemy as sa
-from conftest import BACKENDS, _postgis_url
-from flask_migrate import upgrade
-from ops_support import app_on
+from conftest import BACKENDS
+from ops_support import CHEAP_HASH, app_on, ops_database
 from servers import app_environment, gunicorn
-from support import PASSWORD, browser, csrf_token, make_user, post
+from support import PASSWORD, browser, csrf_token, post
 
-from stations.api.keys import create_key
-from stations.cli import SAMPLE_FILE
+from stations.api.keys import flush_usage
 from stations.core.db import db
-from stations.core.importer import import_stations
 from stations.core.models import User
 
 NEAREST = "/api/v1/stations/nearest?lat=22.5431&lng=114.0579"
 REQUEST_FIELDS = {"time", "level", "request_id", "method", "path", "status", "duration_ms"}
 REQUEST_FIELDS |= {"client", "user_id", "api_key_id"}
-CHEAP_HASH = {"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
 
 
 @pytest.mark.parametrize(
@@ -63,29 +58,9 @@ def test_problems_carry_the_request_id(client):
     assert response.json["request_id"] == "r-1"
 
 
-@dataclass
-class Secrets:
-    url: str
-    email: str
-    token: str
-    key_id: int
-    user_id: int
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
-def logged_database(request, tmp_path_factory):
-    """A database of its own with the sample, a manager and an API key."""
-    if request.param == "sqlite":
-        url = "sqlite:///" + str(tmp_path_factory.mktemp("logs") / "logs.sqlite")
-    else:
-        url = _postgis_url("_ops_logs")
-    with app_on(url, **CHEAP_HASH) as app, app.app_context():
-        upgrade()
-        import_stations(SAMPLE_FILE, is_sample=True)
-        user = make_user("logged@example.org", "manager")
-        key, token = create_key("日志测试")
-        db.session.commit()
-        return Secrets(url, user.email, token, key.id, user.id)
+def served_database(request, tmp_path_factory):
+    return ops_database(request.param, tmp_path_factory, "_ops_logs")
 
 
 @pytest.fixture
@@ -118,24 +93,26 @@ def _request_lines(lines):
     return [line for line in lines if line["logger"] == "stations.request"]
 
 
-def test_json_lines_in_the_app_hold_no_secret(logged_database, json_logs):
-    with app_on(logged_database.url, LOG_FORMAT="json", **CHEAP_HASH) as app:
+def test_json_lines_in_the_app_hold_no_secret(served_database, json_logs):
+    with app_on(served_database.url, LOG_FORMAT="json", **CHEAP_HASH) as app:
         # Each request in an app context of its own, as a server gives it (and so a `g`).
-        manager = browser(app, User(email=logged_database.email))  # logs in with the password
+        manager = browser(app, User(email=served_database.email))  # logs in with the password
         assert manager.get("/manage/").status_code == 200
         csrf = manager.csrf
         session_cookie = manager.get_cookie("session").value
         assert post(manager, "/logout").status_code == 302
         api = app.test_client()
-        token = logged_database.token
+        token = served_database.token
         assert api.get(NEAREST, headers={"X-API-Key": token}).status_code == 200
         bearer = {"Authorization": f"Bearer {token}", "X-Request-ID": "mine"}
         assert api.get(NEAREST, headers=bearer).status_code == 200
         assert api.get(NEAREST, headers={"X-API-Key": token + "x"}).status_code == 401
         for probe in ("/api/v1/health", "/api/v1/ready", "/metrics"):  # not logged: probes
             assert api.get(probe).status_code == 200
+        with app.app_context():
+            flush_usage(force=True)  # now, not at exit, when this app's database is closed
     text = json_logs.readouterr().err
-    for secret in _secrets_of(logged_database, csrf, session_cookie, token + "x"):
+    for secret in _secrets_of(served_database, csrf, session_cookie, token + "x"):
         assert secret not in text
     lines = _request_lines(_lines(text))
     assert [(line["method"], line["path"], line["status"]) for line in lines] == [
@@ -151,7 +128,7 @@ def test_json_lines_in_the_app_hold_no_secret(logged_database, json_logs):
     for line in lines:
         assert REQUEST_FIELDS <= set(line), line
         assert line["client"] == "127.0.0.1" and line["duration_ms"] >= 0
-    user_id, key_id = logged_database.user_id, logged_database.key_id
+    user_id, key_id = served_database.user_id, served_database.key_id
     assert [line["user_id"] for line in lines] == [None, user_id, user_id, user_id, user_id] + [
         None
     ] * 3
@@ -215,13 +192,13 @@ def _browse(base, database):
     return secrets
 
 
-def test_json_lines_under_gunicorn_hold_no_secret(logged_database, tmp_path):
+def test_json_lines_under_gunicorn_hold_no_secret(served_database, tmp_path):
     log_path = tmp_path / "gunicorn.log"
-    env = app_environment(DATABASE_URL=logged_database.url, LOG_FORMAT="json")
+    env = app_environment(DATABASE_URL=served_database.url, LOG_FORMAT="json")
     with gunicorn(env, log_path, workers=2) as base:
-        secrets = _browse(base, logged_database)
+        secrets = _browse(base, served_database)
     text = log_path.read_text()
-    for secret in _secrets_of(logged_database, *secrets):
+    for secret in _secrets_of(served_database, *secrets):
         assert secret not in text
     lines = _lines(text)  # every line, gunicorn's own included
     assert {"gunicorn.error", "stations.request"} <= {line["logger"] for line in lines}
@@ -230,12 +207,12 @@ def test_json_lines_under_gunicorn_hold_no_secret(logged_database, tmp_path):
     assert paths.count("/api/v1/stations/nearest") == 2 and "/login" in paths
     assert not {"/api/v1/health", "/api/v1/ready", "/metrics"} & set(paths)
     assert all(REQUEST_FIELDS <= set(line) for line in logged)
-    assert {line["api_key_id"] for line in logged} == {None, logged_database.key_id}
+    assert {line["api_key_id"] for line in logged} == {None, served_database.key_id}
 
 
-def test_gunicorn_text_access_log_leaves_probes_out(logged_database, tmp_path):
+def test_gunicorn_text_access_log_leaves_probes_out(served_database, tmp_path):
     log_path = tmp_path / "gunicorn.log"
-    with gunicorn(app_environment(DATABASE_URL=logged_database.url), log_path) as base:
+    with gunicorn(app_environment(DATABASE_URL=served_database.url), log_path) as base:
         for path in (NEAREST, "/api/v1/health", "/api/v1/ready", "/metrics"):
             assert requests.get(base + path, timeout=10).status_code == 200
     text = log_path.read_text()

@@ -1,11 +1,25 @@
 """Metrics at /metrics: requests, latency, 429s, database errors, the data gauges; who may read."""
 
+import os
+import re
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
+import requests
 import sqlalchemy as sa
 from conftest import BACKENDS
-from ops_support import app_on, requests_counted, samples, scrape, unreachable_url
+from ops_support import (
+    app_on,
+    ops_database,
+    requests_counted,
+    samples,
+    scrape,
+    unreachable_url,
+)
+from servers import app_environment, gunicorn
 
 from stations.core.db import db
 from stations.core.models import Report, Station
@@ -125,3 +139,46 @@ def test_behind_a_proxy_the_forwarded_address_decides(sample_database, monkeypat
 def test_bad_allow_lists_stop_the_app(allow_from):
     with pytest.raises(ValueError, match="METRICS_ALLOW_FROM"):
         allowed_networks(allow_from)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def served_database(request, tmp_path_factory):
+    return ops_database(request.param, tmp_path_factory, "_ops_metrics")
+
+
+def _worker_pids(directory):
+    """The processes that have counted something into the metrics directory."""
+    return {
+        int(m.group(1)) for f in directory.iterdir() if (m := re.search(r"_(\d+)\.db$", f.name))
+    }
+
+
+def _scrape_over_http(base):
+    response = requests.get(base + "/metrics", timeout=10)
+    assert response.status_code == 200
+    return samples(response.text)
+
+
+def test_gunicorn_workers_counts_are_summed(served_database, tmp_path):
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    (directory / "counter_999999.db").write_bytes(b"left by a server before")
+    env = app_environment(DATABASE_URL=served_database.url, PROMETHEUS_MULTIPROC_DIR=str(directory))
+    with gunicorn(env, workers=2) as base:
+        assert not (directory / "counter_999999.db").exists()  # cleaned on start
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: requests.get(base + NEAREST, timeout=30), range(60)))
+        assert [answer.status_code for answer in answers] == [200] * 60
+        workers = _worker_pids(directory)
+        assert len(workers) == 2  # both workers counted some
+        for _ in range(4):  # whichever worker answers, it shows the sum of both
+            assert requests_counted(_scrape_over_http(base), "api.nearest", 200) == 60
+        os.kill(min(workers), signal.SIGTERM)  # gunicorn replaces the worker: its counts stay
+        deadline = time.monotonic() + 20
+        while _worker_pids(directory) == workers and time.monotonic() < deadline:
+            requests.get(base + NEAREST, timeout=30)
+        found = _scrape_over_http(base)
+    added = len(_worker_pids(directory) - workers)
+    assert added == 1
+    assert requests_counted(found, "api.nearest", 200) > 60
+    assert ("stations_open_reports", ()) in found
