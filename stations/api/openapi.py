@@ -443,6 +443,81 @@ def _base_document():
                     },
                 }
             },
+            "/api/v1/ready": {
+                "get": {
+                    "summary": "Readiness probe",
+                    "description": "Ready when the database answers with its schema at the latest "
+                    "migration, and Redis answers when the server uses it (the redis check is "
+                    "present only then). Never rate limited.",
+                    "operationId": "ready",
+                    "responses": {
+                        "200": {
+                            "description": "Ready to serve",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["status", "checks"],
+                                        "properties": {
+                                            "status": {"const": "ready"},
+                                            "checks": {
+                                                "type": "object",
+                                                "required": ["database", "schema"],
+                                                "properties": {
+                                                    "database": {"const": "ok"},
+                                                    "schema": {"const": "ok"},
+                                                    "redis": {"const": "ok"},
+                                                },
+                                            },
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "503": {
+                            "description": "Not ready: `detail` names what failed, `checks` "
+                            "holds every check's state. Ask again after Retry-After seconds.",
+                            "headers": {
+                                "Retry-After": {"$ref": "#/components/headers/Retry-After"}
+                            },
+                            "content": {
+                                "application/problem+json": {
+                                    "schema": {
+                                        "allOf": [
+                                            {"$ref": "#/components/schemas/Problem"},
+                                            {
+                                                "type": "object",
+                                                "required": ["checks"],
+                                                "properties": {
+                                                    "checks": {
+                                                        "type": "object",
+                                                        "properties": {
+                                                            "database": {
+                                                                "enum": ["ok", "unreachable"]
+                                                            },
+                                                            "schema": {
+                                                                "enum": [
+                                                                    "ok",
+                                                                    "missing",
+                                                                    "behind",
+                                                                    "unchecked",
+                                                                ]
+                                                            },
+                                                            "redis": {
+                                                                "enum": ["ok", "unreachable"]
+                                                            },
+                                                        },
+                                                    }
+                                                },
+                                            },
+                                        ]
+                                    }
+                                }
+                            },
+                        },
+                    },
+                }
+            },
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
