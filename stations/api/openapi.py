@@ -500,6 +500,7 @@ def _base_document():
                                                                     "ok",
                                                                     "missing",
                                                                     "behind",
+                                                                    "ahead",
                                                                     "unchecked",
                                                                 ]
                                                             },

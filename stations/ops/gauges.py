@@ -20,6 +20,7 @@ _OPEN_AND_OLDEST = sa.select(
 
 
 def _families():
+    """The three gauges, empty."""
     return (
         GaugeMetricFamily(
             "stations_stations", "Stations, by kind and status.", labels=("kind", "status")
@@ -44,7 +45,7 @@ class DataGauges:
         return _families()
 
     def collect(self):
-        """The gauges; none when the database does not answer ."""
+        """The gauges; none when the database does not answer."""
         stations, open_reports, oldest = _families()
         try:
             session = db.session

@@ -1,6 +1,8 @@
 """Readiness: the database answers and its schema is at the migrations' head; Redis answers
 when REDIS_URL is set. Liveness (/api/v1/health) touches none of these."""
 
+from typing import NamedTuple
+
 import redis
 import sqlalchemy as sa
 from alembic.config import Config
@@ -18,21 +20,34 @@ UNCHECKED = "unchecked"
 RETRY_AFTER_S = 5
 # A dead Redis must not hold a probe: it answers within this or counts as down.
 REDIS_TIMEOUT_S = 0.5
-_HEADS = "stations.schema_heads"
+_MIGRATIONS = "stations.migrations"
 _REDIS = "stations.ready_redis"
 
 
-def migration_heads():
-    """The revisions the migrations end at (one unless they branch)."""
+class Migrations(NamedTuple):
+    """The revisions the migrations end at (one unless they branch), and every one they know."""
+
+    heads: frozenset
+    known: frozenset
+
+
+def migrations():
+    """The migrations as this code ships them (migrations/versions)."""
     config = Config()
     config.set_main_option("script_location", migrate.directory)
-    return frozenset(ScriptDirectory.from_config(config).get_heads())
+    script = ScriptDirectory.from_config(config)
+    known = frozenset(revision.revision for revision in script.walk_revisions())
+    return Migrations(heads=frozenset(script.get_heads()), known=known)
 
 
 def _schema_state(current):
-    if current == current_app.extensions[_HEADS]:
+    """ok at the head; missing before any migration; ahead when migrated by newer code."""
+    shipped = current_app.extensions[_MIGRATIONS]
+    if current == shipped.heads:
         return OK
-    return "missing" if not current else "behind"
+    if not current:
+        return "missing"
+    return "behind" if current <= shipped.known else "ahead"
 
 
 def _database_checks():
@@ -84,5 +99,5 @@ def failures(found):
 
 
 def init_app(app):
-    """Work out the migrations' head once, at start."""
-    app.extensions[_HEADS] = migration_heads()
+    """Read the migrations once, at start."""
+    app.extensions[_MIGRATIONS] = migrations()
