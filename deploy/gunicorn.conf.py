@@ -2,7 +2,12 @@
 (tests/servers.py): `gunicorn -c deploy/gunicorn.conf.py app:app`. A command-line option (`-w`,
 `-b`) still wins over a value set here. (The benchmarks set their own: no access log.)"""
 
+import logging
 import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
 
 # Where to listen. A platform that runs the Procfile (Heroku, Dokku, Scalingo...) hands the port
 # in PORT and routes to it from outside the container, so all interfaces; without PORT, loopback
@@ -46,3 +51,57 @@ secure_scheme_headers = {}
 # on the machine (the tests start several at once); signals manage the server, as systemd and
 # the platforms send them.
 control_socket_disable = True
+
+# Probes asked every few seconds would drown the access log: their lines are left out (the
+# metrics still count them). gunicorn logs each request with its atoms as the record's args.
+PROBE_PATHS = {"/api/v1/health", "/api/v1/ready", "/metrics"}
+
+
+def _not_a_probe(record):
+    return not (isinstance(record.args, Mapping) and record.args.get("U") in PROBE_PATHS)
+
+
+logging.getLogger("gunicorn.access").addFilter(_not_a_probe)
+
+# LOG_FORMAT=json: gunicorn's own lines as JSON too, on stderr as the app's; its access log off,
+# since the app writes one JSON line per request itself (stations/ops/logs.py).
+if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+    accesslog = None
+    _json = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    logconfig_dict = {
+        "root": {"level": "WARNING", "handlers": []},  # each worker's app adds its own
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False},
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+        },
+        "handlers": {"json": _json},
+        "formatters": {"json": {"()": "stations.ops.logs.JSONFormatter"}},
+    }
+
+# Metrics (stations/ops/metrics.py): each worker counts into files in PROMETHEUS_MULTIPROC_DIR,
+# and a scrape sums them. prometheus_client reads the variable when first imported, so it is set
+# here, before any worker loads the app: a directory of this server's own unless one is given.
+_metrics_dir_made = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if _metrics_dir_made:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="stations-metrics-")
+
+
+def on_starting(server):
+    """Start counting from zero: files left by a server before this one are removed."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for left in directory.glob("*.db"):
+        left.unlink()
+
+
+def child_exit(server, worker):
+    """A worker's counters stay in the sums; its live gauges (none yet) are dropped."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory this server made."""
+    if _metrics_dir_made:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

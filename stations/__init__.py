@@ -38,7 +38,7 @@ def create_app(test_config=None, instance_path=None):
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
-    from . import assets, cli, headers, i18n, ids, request_size
+    from . import assets, cli, headers, i18n, ids, ops, request_size
     from .api import docs, export, feed, keys, limits, problems, views
     from .core import db
     from .manage import admin_import, admin_keys, admin_stations, admin_users, auth, my_stations
@@ -46,6 +46,7 @@ def create_app(test_config=None, instance_path=None):
 
     folium_map.check_config(app.config)
     http_cache.init_app(app)
+    ops.init_app(app)  # before the other request hooks, to time them
     request_size.init_app(app)  # first of the before-request checks
     ids.init_app(app)
     db.init_app(app)

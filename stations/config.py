@@ -90,6 +90,10 @@ SETTINGS = (
     Setting("API_KEY_CACHE_S", 10, seconds),
     Setting("API_KEY_USAGE_FLUSH_S", 10, seconds),
     Setting("CORS_ORIGINS", "*"),
+    Setting("LOG_FORMAT", "text", lambda text: text.strip().lower()),
+    Setting("METRICS_ALLOW_FROM", ""),
+    # Set by deploy/gunicorn.conf.py for its workers: where each writes its metrics.
+    Setting("PROMETHEUS_MULTIPROC_DIR", None, text_or_none),
     Setting("MAP_TILES", "gaode"),
     Setting("MAP_TILE_URL", ""),
     Setting("TIANDITU_KEY", ""),

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -36,8 +37,12 @@ def app_environment(**settings):
 def gunicorn(env, log_path=None, *, workers=1, preload=False, app="app:app", options=()):
     """gunicorn serving `app` as deployed (deploy/gunicorn.conf.py), on a free port, with
     `workers` workers (the app loaded before they fork with `preload`); its base URL, once
-    /api/v1/health answers."""
+    /api/v1/health answers. Its limits are counted in a file of its own unless RATELIMIT_FILE
+    (or REDIS_URL) says where: servers one after the other must not share one minute's counts."""
     port = free_port()
+    if "RATELIMIT_FILE" not in env:
+        counts = tempfile.mkdtemp(prefix="limits-")
+        env = env | {"RATELIMIT_FILE": os.path.join(counts, "limits.sqlite")}
     log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
     command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
     command += ["-w", str(workers), "-b", f"127.0.0.1:{port}", *options]

@@ -27,7 +27,7 @@ from .problems import problem
 KEY_PREFIX = "stations"
 API_PATH = "/api/v"
 API_SCOPE = "api"
-UNLIMITED_ENDPOINTS = {"api.health"}
+UNLIMITED_ENDPOINTS = {"api.health", "api.ready"}
 # A dead Redis must cost a request little.
 REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 RETRY_STORAGE_S = 1.0  # while the storage fails, how often a process tries it again

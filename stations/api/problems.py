@@ -5,6 +5,8 @@ from flask import current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from ..core.db import db, lock_timed_out, reads_only_from_now
+from ..ops.metrics import count_database_error
+from ..ops.request_id import request_id
 
 PROBLEM_TYPE = "about:blank"
 # After a write that could not get the database's lock in time: ask to come back this soon.
@@ -21,8 +23,9 @@ class InvalidParameters(Exception):
 
 
 def problem(status, title, detail, errors=None, **extra):
-    """A problem+json response; `extra` members are added as they are."""
+    """A problem+json response, with the request's id; `extra` members are added as they are."""
     body = {"type": PROBLEM_TYPE, "title": title, "status": status, "detail": detail}
+    body["request_id"] = request_id()
     if errors:
         body["errors"] = [{"name": name, "reason": why} for name, why in errors.items()]
     body |= extra
@@ -56,7 +59,9 @@ def _server_error(error):
 
 
 def _database_error(error):
-    """503 with Retry-After when the database's lock could not be had in time; else a 500."""
+    """503 with Retry-After when the database's lock could not be had in time; else a 500.
+    Either way it is counted in the metrics."""
+    count_database_error(error)
     if not lock_timed_out(error):
         return _server_error(error)
     current_app.logger.warning(
@@ -77,5 +82,5 @@ def init_app(app):
     """Register the error handlers."""
     app.register_error_handler(InvalidParameters, _invalid_parameters)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(sa.exc.OperationalError, _database_error)
+    app.register_error_handler(sa.exc.DBAPIError, _database_error)
     app.register_error_handler(Exception, _server_error)

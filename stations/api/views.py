@@ -10,11 +10,12 @@ from ..core.hours import local_now, open_state_since
 from ..core.models import AMENITIES, KINDS, REPORT_REASONS, Station
 from ..core.reports import MAX_TEXT_LENGTH, OPEN_REPORTS, create_report, open_report_counts
 from ..core.station_json import station_feature, station_items, station_json
+from ..ops import readiness
 from .http_cache import cacheable
 from .limits import limited, remote_address
 from .openapi import openapi_document
 from .params import QueryArgs
-from .problems import InvalidParameters
+from .problems import InvalidParameters, problem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -174,6 +175,20 @@ def report(station_id):
 def health():
     """A liveness probe that touches nothing: also the benchmarks' baseline."""
     response = jsonify(status="ok")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/ready")
+def ready():
+    """A readiness probe: the database answers at the latest schema, and Redis if configured."""
+    checks = readiness.checks()
+    failed = readiness.failures(checks)
+    if failed:
+        response = problem(503, "Service Unavailable", failed, checks=checks)
+        response.headers["Retry-After"] = str(readiness.RETRY_AFTER_S)
+    else:
+        response = jsonify(status="ready", checks=checks)
     response.headers["Cache-Control"] = "no-store"
     return response
 

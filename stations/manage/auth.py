@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from ..api.limits import limited, remote_address
 from ..core.accounts import authenticate, normalize_email, user_for_session
 from ..core.db import reads_only_from_now
+from ..ops import logs
 from .forms import LoginForm
 
 bp = Blueprint("auth", __name__)
@@ -34,7 +35,8 @@ class HttpsAwareSessions(SecureCookieSessionInterface):
 
 @login_manager.user_loader
 def _load_user(session_id):
-    return user_for_session(session_id)
+    user = user_for_session(session_id)
+    return logs.remember_user(user) if user is not None else None
 
 
 def _failed(response):
@@ -71,7 +73,7 @@ def login():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
             session.clear()  # a fresh session: nothing carried over from before logging in
-            login_user(user)
+            login_user(logs.remember_user(user))
             session.permanent = True
             return redirect(_next_page())
         form.password.errors.append("邮箱或密码不正确。")

@@ -14,7 +14,7 @@ MAX_LANG_LENGTH = 35
 # Operations answering If-None-Match (ETag), and those also answering If-Modified-Since.
 ETAG_OPERATIONS = {"nearestStations", "getStation", "listStations", "exportStations"}
 DATED_OPERATIONS = {"getStation", "listStations", "exportStations"}
-UNLIMITED_OPERATIONS = {"health"}
+UNLIMITED_OPERATIONS = {"health", "ready"}
 
 _DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
 HEADERS = {

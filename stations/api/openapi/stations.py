@@ -4,6 +4,7 @@ from ...core.datum import DATUMS
 from ...core.models import REPORT_REASONS
 from ...core.reports import MAX_TEXT_LENGTH
 from .parameters import COORD_OR_GEOJSON, FORMAT, STATION_ID, list_parameters, nearest_parameters
+from .probes import ready_operation
 from .schemas import PAGING, PROBLEM_RESPONSE
 
 _STATION_REF = {"$ref": "#/components/schemas/Station"}
@@ -18,6 +19,7 @@ def station_paths():
         "/api/v1/stations": {"get": _listing()},
         "/api/v1/stations/{station_id}/reports": {"post": _report()},
         "/api/v1/health": {"get": _health()},
+        "/api/v1/ready": {"get": ready_operation()},
         "/api/v1/openapi.json": {"get": _openapi()},
     }
 
