@@ -5,10 +5,10 @@ from flask import Blueprint, abort, jsonify, request
 from ..core import datum
 from ..core.changes import data_version
 from ..core.db import db
-from ..core.geo import nearest_stations, stations_in_bbox
+from ..core.geo import BBox, Position, Search, nearest_stations, stations_in_bbox
 from ..core.hours import local_now, open_state_since
 from ..core.models import AMENITIES, KINDS, REPORT_REASONS, Station
-from ..core.reports import MAX_TEXT_LENGTH, OPEN_REPORTS, create_report, open_report_counts
+from ..core.reports import MAX_TEXT_LENGTH, create_report, open_report_counts
 from ..core.station_json import station_feature, station_items, station_json
 from .http_cache import cacheable
 from .limits import configured, limiter
@@ -66,27 +66,18 @@ def nearest():
     lat = args.number("lat", low=-90, high=90, required=True)
     lng = args.number("lng", low=-180, high=180, required=True)
     coord = _coord(args, geojson=False)
-    limit = args.integer("limit", low=1, high=50, default=10)
-    radius_m = args.number("radius_m", low=1, high=50000)
-    kinds = args.choice_list("kind", KINDS)
-    amenities = args.choice_list("amenities", AMENITIES)
-    open_now = args.boolean("open_now")
-    open_24_7 = args.boolean("open_24_7")
-    args.check()
-    now = local_now()
-    lat, lng = datum.to_wgs84(coord, lat=lat, lng=lng)
-    found = nearest_stations(
-        lat=lat,
-        lng=lng,
-        limit=limit,
-        radius_m=radius_m,
-        kinds=kinds,
-        amenities=amenities,
-        open_now_at=now if open_now else None,
-        open_24_7=open_24_7,
-        also=(OPEN_REPORTS,),
+    search = Search(
+        limit=args.integer("limit", low=1, high=50, default=10),
+        radius_m=args.number("radius_m", low=1, high=50000),
+        kinds=args.choice_list("kind", KINDS),
+        amenities=args.choice_list("amenities", AMENITIES),
+        open_now=args.boolean("open_now"),
+        open_24_7=args.boolean("open_24_7"),
     )
-    data = station_items(found, coord=coord, now=now)
+    args.check()
+    lat, lng = datum.to_wgs84(coord, lat=lat, lng=lng)
+    found = nearest_stations(near=Position(lat=lat, lng=lng), search=search, at=local_now())
+    data = station_items(found, coord=coord)
     # An ETag only: positions vary too much for dates to pay for the query they cost.
     return cacheable(jsonify(data=data, count=len(data), coord=coord), last_modified=None)
 
@@ -118,9 +109,9 @@ def station_list():
     per_page = args.integer("per_page", low=1, high=500, default=100)
     args.check()
     if box is not None and coord != "wgs84":
-        south_west = datum.to_wgs84(coord, lat=box[1], lng=box[0])
-        north_east = datum.to_wgs84(coord, lat=box[3], lng=box[2])
-        box = (south_west[1], south_west[0], north_east[1], north_east[0])
+        south, west = datum.to_wgs84(coord, lat=box.min_lat, lng=box.min_lng)
+        north, east = datum.to_wgs84(coord, lat=box.max_lat, lng=box.max_lng)
+        box = BBox(min_lng=west, min_lat=south, max_lng=east, max_lat=north)
     now = local_now()
     _, data_since = data_version()
     rows, total = stations_in_bbox(bbox=box, page=page, per_page=per_page)
