@@ -140,9 +140,8 @@ def retire(station, *, user, source):
 
 def _conflict(station):
     """Roll back, and raise EditConflict with the station as it now is (None: deleted)."""
-    station_id = station.id
     db.session.rollback()
-    raise EditConflict(db.session.get(Station, station_id, populate_existing=True)) from None
+    raise EditConflict(db.session.get(Station, station.id, populate_existing=True)) from None
 
 
 def history(station_id, *, limit=100):
