@@ -140,8 +140,9 @@ def retire(station, *, user, source):
 
 def _conflict(station):
     """Roll back, and raise EditConflict with the station as it now is (None: deleted)."""
+    identity = sa.inspect(station).identity  # read without loading: the row may be gone
     db.session.rollback()
-    raise EditConflict(db.session.get(Station, station.id, populate_existing=True)) from None
+    raise EditConflict(db.session.get(Station, identity, populate_existing=True)) from None
 
 
 def history(station_id, *, limit=100):
