@@ -19,8 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from stations import create_app  # noqa: E402
 from stations.core.db import DriverStatement, db  # noqa: E402
-from stations.core.geo import nearest_stations  # noqa: E402
-from stations.core.reports import OPEN_REPORTS  # noqa: E402
+from stations.core.geo import Position, Search, nearest_stations  # noqa: E402
 
 SEED = 20261127
 INDEX = "ix_station_position"
@@ -44,7 +43,7 @@ def captured_nearest_sql(positions):
 
     with patch.object(DriverStatement, "rows", capture):
         for lat, lng in positions:
-            nearest_stations(lat=lat, lng=lng, limit=10, also=(OPEN_REPORTS,))
+            nearest_stations(near=Position(lat=lat, lng=lng), search=Search(limit=10))
     return captured
 
 

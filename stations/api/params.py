@@ -4,6 +4,7 @@ import re
 from math import isfinite
 
 from ..core.datum import DATUMS
+from ..core.geo import BBox
 from .problems import InvalidParameters
 
 MAX_VALUE_LENGTH = 1000
@@ -104,7 +105,7 @@ class QueryArgs:
         return self.choice(name, ("true", "false"), default=str(default).lower()) == "true"
 
     def bbox(self, name):
-        """min_lng,min_lat,max_lng,max_lat as a tuple of four numbers, or None."""
+        """min_lng,min_lat,max_lng,max_lat as a geo.BBox, or None."""
         raw = self._raw(name, False)
         if raw is None:
             return None
@@ -115,7 +116,8 @@ class QueryArgs:
                 "to 180 and latitudes -90 to 90, each minimum not above its maximum"
             )
             return None
-        return box
+        min_lng, min_lat, max_lng, max_lat = box
+        return BBox(min_lng=min_lng, min_lat=min_lat, max_lng=max_lng, max_lat=max_lat)
 
     def check(self):
         """Raise InvalidParameters naming every bad parameter, if any."""

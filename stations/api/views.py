@@ -5,10 +5,10 @@ from flask import Blueprint, abort, jsonify, request
 from ..core import datum
 from ..core.changes import data_version
 from ..core.db import db
-from ..core.geo import nearest_stations, stations_in_bbox
+from ..core.geo import BBox, Position, Search, nearest_stations, stations_in_bbox
 from ..core.hours import local_now, open_state_since
 from ..core.models import AMENITIES, KINDS, REPORT_REASONS, Station
-from ..core.reports import MAX_TEXT_LENGTH, OPEN_REPORTS, create_report, open_report_counts
+from ..core.reports import MAX_TEXT_LENGTH, create_report, open_report_counts
 from ..core.station_json import station_feature, station_items, station_json
 from ..ops import readiness
 from .http_cache import cacheable
@@ -57,25 +57,25 @@ def _coord(args, geojson):
     return coord
 
 
-def _nearest_filters(args, *, now):
-    """The limit and filters of a nearest query, as nearest_stations takes them."""
-    return {
-        "limit": args.integer("limit", low=1, high=50, default=10),
-        "radius_m": args.number("radius_m", low=1, high=50000),
-        "kinds": args.choice_list("kind", KINDS),
-        "amenities": args.choice_list("amenities", AMENITIES),
-        "open_now_at": now if args.boolean("open_now") else None,
-        "open_24_7": args.boolean("open_24_7"),
-    }
+def _nearest_search(args):
+    """The limit and filters of a nearest query."""
+    return Search(
+        limit=args.integer("limit", low=1, high=50, default=10),
+        radius_m=args.number("radius_m", low=1, high=50000),
+        kinds=args.choice_list("kind", KINDS),
+        amenities=args.choice_list("amenities", AMENITIES),
+        open_now=args.boolean("open_now"),
+        open_24_7=args.boolean("open_24_7"),
+    )
 
 
 def _box_in_wgs84(box, coord):
-    """A (min_lng, min_lat, max_lng, max_lat) box given in `coord`, in WGS-84."""
+    """A box given in `coord`, in WGS-84."""
     if box is None or coord == "wgs84":
         return box
-    south_west = datum.to_wgs84(coord, lat=box[1], lng=box[0])
-    north_east = datum.to_wgs84(coord, lat=box[3], lng=box[2])
-    return (south_west[1], south_west[0], north_east[1], north_east[0])
+    south, west = datum.to_wgs84(coord, lat=box.min_lat, lng=box.min_lng)
+    north, east = datum.to_wgs84(coord, lat=box.max_lat, lng=box.max_lng)
+    return BBox(min_lng=west, min_lat=south, max_lng=east, max_lat=north)
 
 
 @bp.get("/stations/nearest")
@@ -88,12 +88,11 @@ def nearest():
     lat = args.number("lat", low=-90, high=90, required=True)
     lng = args.number("lng", low=-180, high=180, required=True)
     coord = _coord(args, geojson=False)
-    now = local_now()
-    filters = _nearest_filters(args, now=now)
+    search = _nearest_search(args)
     args.check()
     lat, lng = datum.to_wgs84(coord, lat=lat, lng=lng)
-    found = nearest_stations(lat=lat, lng=lng, **filters, also=(OPEN_REPORTS,))
-    data = station_items(found, coord=coord, now=now)
+    found = nearest_stations(near=Position(lat=lat, lng=lng), search=search, at=local_now())
+    data = station_items(found, coord=coord)
     # An ETag only: positions vary too much for dates to pay for the query they cost.
     return cacheable(jsonify(data=data, count=len(data), coord=coord), last_modified=None)
 

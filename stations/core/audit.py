@@ -73,7 +73,8 @@ def apply_changes(station, changes, *, user, source, version=None):
     """Set the fields that really change and audit each; {field: (before, after)} of those.
 
     With `version` (the one the editor saw), a station changed since then raises EditConflict.
-    Does not commit: the caller's transaction holds the change and its audit rows together.
+    Does not commit: the caller's transaction holds the change and its audit rows together
+    (save() commits them; the importer commits many stations at once).
     """
     if version is not None and version != station.version:
         raise EditConflict(station)
@@ -100,13 +101,48 @@ def record_retired(station, *, user, source):
     _record(station.id, "retired", to_json(snapshot(station)), None, user=user, source=source)
 
 
-def commit(station):
-    """Commit the session; a concurrent write to `station` (stale version) raises EditConflict."""
+def save(station, changes, *, user, source, version=None):
+    """Apply `changes` to the station (apply_changes) and commit them, with whatever else the
+    session holds; {field: (before, after)} of the fields that changed.
+
+    With `version` (the one the editor saw), a station changed since then raises EditConflict,
+    and so does a write that commits after the editor read it (version_id_col): then the session
+    is rolled back and nothing of it was written. The conflict carries the station as it is.
+    """
+    try:
+        changed = apply_changes(station, changes, user=user, source=source, version=version)
+        db.session.commit()
+    except (EditConflict, StaleDataError):
+        _conflict(station)
+    return changed
+
+
+def create(station, *, user, source):
+    """Add a new station and commit, audited as created."""
+    db.session.add(station)
+    db.session.flush()
+    record_created(station, user=user, source=source)
+    db.session.commit()
+
+
+def retire(station, *, user, source):
+    """Delete a station and commit, its last snapshot kept in the audit trail.
+
+    Raises EditConflict, nothing written, when the station changed after it was read.
+    """
+    record_retired(station, user=user, source=source)
+    db.session.delete(station)
     try:
         db.session.commit()
     except StaleDataError:
-        db.session.rollback()
-        raise EditConflict(db.session.get(Station, station.id, populate_existing=True)) from None
+        _conflict(station)
+
+
+def _conflict(station):
+    """Roll back, and raise EditConflict with the station as it now is (None: deleted)."""
+    identity = sa.inspect(station).identity  # read without loading: the row may be gone
+    db.session.rollback()
+    raise EditConflict(db.session.get(Station, identity, populate_existing=True)) from None
 
 
 def history(station_id, *, limit=100):

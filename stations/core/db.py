@@ -149,18 +149,23 @@ class DriverStatement:
     """A Core query compiled once for one dialect and run on the DB-API connection itself.
 
     For hot reads, where SQLAlchemy's work for each execution costs more than the query. Rows
-    are named tuples of what the driver returns, with no result processing (SQLite gives
-    dates as ISO text); parameters are passed as they are (give SQLite dates as ISO text).
+    are named tuples (of the class given, or of one made for the query) of what the driver
+    returns, with no result processing (SQLite gives dates as ISO text); parameters are passed
+    as they are (give SQLite dates as ISO text).
     """
 
-    def __init__(self, query, dialect):
+    def __init__(self, query, dialect, *, row=None):
+        """`row`, a NamedTuple class whose fields are the query's columns, types the rows."""
         compiled = query.compile(dialect=dialect)
         if compiled.post_compile_params:
             raise ValueError("An IN list of one parameter per value, please: none is expanded.")
+        columns = tuple(query.selected_columns.keys())
+        if row is not None and row._fields != columns:
+            raise ValueError(f"{row.__name__} has fields {row._fields}, the query {columns}")
         self.sql = compiled.string
         self._fixed = compiled.params  # the query's own values (None for those to be given)
         self._order = compiled.positiontup if compiled.positional else None
-        self._row = namedtuple("Row", query.selected_columns.keys())
+        self._row = row or namedtuple("Row", columns)
 
     def parameters(self, params):
         """What the driver is given with the SQL for these named parameters."""

@@ -9,6 +9,7 @@ from datetime import date
 from functools import lru_cache
 from math import cos, floor, pi, radians, sqrt
 from time import monotonic
+from typing import NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
@@ -16,8 +17,68 @@ from geoalchemy2 import Geography
 from pyproj import Geod
 
 from .db import DriverStatement, db, read_connection
-from .hours import is_open_at, local_date, local_now
+from .hours import OpenState, local_date, local_now, state_at
 from .models import Station
+from .reports import OPEN_REPORTS
+
+
+class Position(NamedTuple):
+    """A point in WGS-84 degrees."""
+
+    lat: float
+    lng: float
+
+
+class BBox(NamedTuple):
+    """A box in WGS-84 degrees, as GeoJSON orders it (RFC 7946: west, south, east, north)."""
+
+    min_lng: float
+    min_lat: float
+    max_lng: float
+    max_lat: float
+
+
+class Search(NamedTuple):
+    """Which stations a nearest search keeps, and how many.
+
+    `kinds` keeps stations of those kinds (none: every kind); `amenities` those that have every
+    one; `open_now` those open at the search's instant; `open_24_7` open stations whose hours
+    are exactly "24/7"; `radius_m` those within that many metres (None: however far).
+    """
+
+    limit: int = 10
+    radius_m: float | None = None
+    kinds: tuple[str, ...] = ()
+    amenities: tuple[str, ...] = ()
+    open_now: bool = False
+    open_24_7: bool = False
+
+
+class SearchRow(NamedTuple):
+    """A station as a search reads it: enough to rank and filter it, to show its live fields,
+    and to tell whether this process has its other fields already (see station_json.py)."""
+
+    id: int
+    change_seq: int
+    lat: float
+    lng: float
+    opening_hours: str | None
+    status: str
+    closed_until: date | None
+    open_reports: int
+    # The cheap distance the database orders by: metres on PostGIS's sphere, squared degrees
+    # (longitudes scaled by cos(lat)) on SQLite.
+    rough_distance: float
+
+
+class Found(NamedTuple):
+    """A station a search found: its row, its geodesic distance, its state at the search's
+    instant."""
+
+    station: SearchRow
+    distance_m: float
+    state: OpenState
+
 
 _GEOD = Geod(ellps="WGS84")
 # PostGIS only: a generated geography(Point,4326) column with a GiST index (see migrations).
@@ -32,12 +93,8 @@ _RTREE = sa.table(
     sa.column("max_lat"),
 )
 _STATION = Station.__table__
-# What a search reads of each station: enough to rank and filter it, and to tell whether this
-# process has its other fields already (change_seq; see items.py).
-_SEARCHED = tuple(
-    _STATION.c[name]
-    for name in ("id", "change_seq", "lat", "lng", "opening_hours", "status", "closed_until")
-)
+# What a search reads of each station: SearchRow's fields, but the last.
+_SEARCHED = (*(_STATION.c[name] for name in SearchRow._fields[:7]), OPEN_REPORTS)
 # SQLite only: (when last counted, {(row, column): stations}) in cells of _CELL_DEG degrees.
 _CELL_DEG = 0.1
 _CELLS_COUNTED_EVERY_S = 600.0
@@ -47,8 +104,7 @@ _RTREE_ROUNDING_M = 1.0
 # Geodesics on the WGS-84 ellipsoid are within 0.56 % of great circles on PostGIS's sphere
 # (radius 6,371,008.8 m: from 0.9944 times, meridians at the equator, to 1.0045).
 _SPHERE_CLOSER = 1 - 0.006
-_BOX_NAMES = ("min_lng", "min_lat", "max_lng", "max_lat")
-_WHOLE_EARTH = (-180.0, -90.0, 180.0, 90.0)
+_WHOLE_EARTH = BBox(-180.0, -90.0, 180.0, 90.0)
 _METRES_PER_DEGREE_LAT_MIN = 110_574.0
 _METRES_PER_DEGREE_LNG_EQUATOR = 111_320.0
 
@@ -63,13 +119,13 @@ def distances_m(*, lat, lng, lats, lngs):
 
 
 def bbox_around(*, lat, lng, radius_m):
-    """A (min_lng, min_lat, max_lng, max_lat) box holding every point within radius_m."""
+    """A BBox holding every point within radius_m."""
     d_lat = radius_m / _METRES_PER_DEGREE_LAT_MIN * 1.01 + 1e-5
     far_lat = min(abs(lat) + d_lat, 90.0)
     if far_lat >= 89.0:
-        return (-180.0, max(lat - d_lat, -90.0), 180.0, min(lat + d_lat, 90.0))
+        return BBox(-180.0, max(lat - d_lat, -90.0), 180.0, min(lat + d_lat, 90.0))
     d_lng = radius_m / (_METRES_PER_DEGREE_LNG_EQUATOR * cos(radians(far_lat))) * 1.01 + 1e-5
-    return (
+    return BBox(
         max(lng - d_lng, -180.0),
         max(lat - d_lat, -90.0),
         min(lng + d_lng, 180.0),
@@ -86,80 +142,75 @@ def _in_service():
     return sa.or_(_STATION.c.status == "open", ended)
 
 
-def _station_filters(kinds, amenities, open_only, open_24_7):
-    """SQL conditions for the filters the database can judge by itself."""
+def _station_filters(kinds, amenities, open_now, open_24_7):
+    """SQL conditions for the filters the database can judge by itself (Search's fields)."""
     conditions = []
     if kinds:
         # A fixed parameter for each kind: the statement is compiled once per filter set.
         conditions.append(_STATION.c.kind.in_([sa.literal(kind) for kind in kinds]))
     for amenity in amenities:
         conditions.append(_STATION.c[amenity].is_(True))
-    if open_only:
+    if open_now:
         conditions += [_in_service(), _STATION.c.opening_hours.is_not(None)]
     if open_24_7:
         conditions += [_in_service(), _STATION.c.opening_hours == "24/7"]
     return conditions
 
 
-def _is_open(row, open_now_at):
-    """The filter only Python can judge: open at that instant, from the opening hours."""
-    if open_now_at is None:
-        return True
-    open_now = is_open_at(
-        hours=row.opening_hours, status=row.status, closed_until=row.closed_until, at=open_now_at
-    )
-    return open_now is True
+def _statement_key(search):
+    """What a statement is compiled for: the filters the database judges (hashable)."""
+    return (tuple(search.kinds), tuple(search.amenities), search.open_now, search.open_24_7)
 
 
-def nearest_stations(
-    *,
-    lat,
-    lng,
-    limit,
-    radius_m=None,
-    kinds=(),
-    amenities=(),
-    open_now_at=None,
-    open_24_7=False,
-    also=(),
-):
-    """The `limit` nearest matching stations as (row, distance_m), nearest first.
+def nearest_stations(*, near, search, at=None):
+    """The `search.limit` nearest stations to `near` (a Position) that `search` keeps, as Found
+    values, nearest first.
 
-    A row holds id, change_seq, lat, lng, opening_hours, status and closed_until, and the
-    columns in `also` (the same objects each time: the statements are built once for them).
-    `open_now_at` (a datetime) keeps only stations open at that instant; None keeps all.
-    `open_24_7` keeps only open stations whose hours are exactly "24/7".
-    A temporary closure counts until the end of its `closed_until` day (Shenzhen time).
+    `at` (default now) is the instant their state is worked out for, and open_now judged at. A
+    temporary closure counts until the end of its `closed_until` day (Shenzhen time).
     """
-    filters = (tuple(kinds), tuple(amenities), open_now_at is not None, open_24_7)
-    today = local_date(open_now_at or local_now())
-    search = (lat, lng, limit, radius_m, filters, tuple(also), open_now_at, today)
+    at = at or local_now()
     dialect = db.session.get_bind().dialect
     with read_connection() as connection:
         if dialect.name == "postgresql":
-            return _nearest_postgis(connection, dialect, *search)
-        return _nearest_sqlite(connection, dialect, *search)
+            found = _nearest_postgis(connection, dialect, near, search, at)
+        else:
+            found = _nearest_sqlite(connection, dialect, near, search, at)
+    # The state is worked out once: by the open_now filter, or here for the nearest alone.
+    return [Found(row, distance, state or _state(row, at)) for row, distance, state in found]
+
+
+def _state(row, at):
+    return state_at(
+        hours=row.opening_hours, status=row.status, closed_until=row.closed_until, at=at
+    )
 
 
 def _walk(fetch, *, batch, open_now_at, enough):
-    """Matching (row, exact distance_m) pairs, nearest first, from candidates in rough order.
+    """Matching (row, exact distance_m, state or None) triples, nearest first, from candidates
+    in rough order.
 
-    `fetch(skip, batch)` gives (row, exact distance_m) pairs ordered by a cheap distance. The
-    walk reads batches (each twice the last) until one comes back short or
+    `fetch(skip, batch)` gives (row, exact distance_m) pairs ordered by a cheap distance. With
+    `open_now_at`, only stations open then are kept, with their state; with None, all, and no
+    state. The walk reads batches (each twice the last) until one comes back short or
     `enough(found, pairs)` says that no station still unread can be among the nearest.
     """
     skip, found = 0, []
     while True:
         pairs = fetch(skip, batch)
-        found += [(row, distance) for row, distance in pairs if _is_open(row, open_now_at)]
-        found.sort(key=lambda pair: pair[1])
+        if open_now_at is None:
+            found += [(row, distance, None) for row, distance in pairs]
+        else:
+            states = [(row, distance, _state(row, open_now_at)) for row, distance in pairs]
+            found += [triple for triple in states if triple[2].open_now is True]
+        found.sort(key=lambda triple: triple[1])
         if len(pairs) < batch or enough(found, pairs):
             return found
         skip, batch = skip + batch, batch * 2
 
 
-def _fetch_with_distances(connection, statement, params, *, lat, lng, rows_of=list):
-    """A walk's fetch: rows of the statement, each with its geodesic distance from (lat, lng).
+def _fetch_with_distances(connection, statement, params, *, near, rows_of=list):
+    """A walk's fetch: rows of the statement, each with its geodesic distance from `near`.
 
     `rows_of` turns the driver's rows into what the search returns.
     """
@@ -167,13 +218,14 @@ def _fetch_with_distances(connection, statement, params, *, lat, lng, rows_of=li
     def fetch(skip, batch):
         rows = rows_of(statement.rows(connection, params | {"skip": skip, "batch": batch}))
         lats, lngs = [row.lat for row in rows], [row.lng for row in rows]
-        return list(zip(rows, distances_m(lat=lat, lng=lng, lats=lats, lngs=lngs), strict=True))
+        distances = distances_m(lat=near.lat, lng=near.lng, lats=lats, lngs=lngs)
+        return list(zip(rows, distances, strict=True))
 
     return fetch
 
 
 @lru_cache(maxsize=512)
-def _postgis_statement(dialect, filters, also, within_radius):
+def _postgis_statement(dialect, filters, within_radius):
     """KNN through the GiST index (`<->`, sphere metres); compiled once per filter set."""
     point = sa.func.ST_SetSRID(
         sa.func.ST_MakePoint(
@@ -182,35 +234,36 @@ def _postgis_statement(dialect, filters, also, within_radius):
         4326,
     ).cast(Geography)
     sphere_m = _POSITION.op("<->", return_type=sa.Double)(point)
-    query = sa.select(*_SEARCHED, *also, sphere_m.label("sphere_m"))
+    query = sa.select(*_SEARCHED, sphere_m.label("rough_distance"))
     query = query.where(*_station_filters(*filters))
     if within_radius:
         query = query.where(sa.func.ST_DWithin(_POSITION, point, sa.bindparam("radius_m")))
     query = query.order_by(sphere_m)
     query = query.limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
-    return DriverStatement(query, dialect)
+    return DriverStatement(query, dialect, row=SearchRow)
 
 
-def _nearest_postgis(
-    connection, dialect, lat, lng, limit, radius_m, filters, also, open_now_at, today
-):
+def _nearest_postgis(connection, dialect, near, search, at):
     """Candidates in `<->` (sphere) order, ranked by the geodesic on the ellipsoid."""
-    statement = _postgis_statement(dialect, filters, also, radius_m is not None)
-    params = {"lat": lat, "lng": lng, "radius_m": radius_m, "today": today}
-    fetch = _fetch_with_distances(connection, statement, params, lat=lat, lng=lng)
+    limit = search.limit
+    statement = _postgis_statement(dialect, _statement_key(search), search.radius_m is not None)
+    params = {"lat": near.lat, "lng": near.lng, "radius_m": search.radius_m}
+    params["today"] = local_date(at)
+    fetch = _fetch_with_distances(connection, statement, params, near=near)
 
     def enough(found, pairs):
         # Every unread station is at least as far on the sphere as the last one read, so at
         # least _SPHERE_CLOSER times as far on the ellipsoid.
-        farthest_read_m = pairs[-1][0].sphere_m
+        farthest_read_m = pairs[-1][0].rough_distance
         return len(found) >= limit and found[limit - 1][1] <= farthest_read_m * _SPHERE_CLOSER
 
+    open_now_at = at if search.open_now else None
     batch = _first_batch(limit, open_now_at)
     return _walk(fetch, batch=batch, open_now_at=open_now_at, enough=enough)[:limit]
 
 
 @lru_cache(maxsize=512)
-def _sqlite_statement(dialect, filters, also):
+def _sqlite_statement(dialect, filters):
     """Matching stations inside a box (R*Tree), in equirectangular distance order; compiled once.
 
     The sort runs on ids and R*Tree coordinates alone; full rows are read only for the batch.
@@ -222,7 +275,7 @@ def _sqlite_statement(dialect, filters, also):
         * sa.bindparam("lng_scale")
     )
     conditions = _station_filters(*filters)
-    candidates = sa.select(_RTREE.c.id, rough.label("rough")).where(
+    candidates = sa.select(_RTREE.c.id, rough.label("rough_distance")).where(
         _RTREE.c.max_lng >= sa.bindparam("min_lng"),
         _RTREE.c.min_lng <= sa.bindparam("max_lng"),
         _RTREE.c.max_lat >= sa.bindparam("min_lat"),
@@ -234,29 +287,29 @@ def _sqlite_statement(dialect, filters, also):
         candidates.order_by(rough).limit(sa.bindparam("batch")).offset(sa.bindparam("skip"))
     ).subquery()
     query = (
-        sa.select(*_SEARCHED, *also, candidates.c.rough)
+        sa.select(*_SEARCHED, candidates.c.rough_distance)
         .join(candidates, candidates.c.id == _STATION.c.id)
-        .order_by(candidates.c.rough)
+        .order_by(candidates.c.rough_distance)
     )
-    return DriverStatement(query, dialect)
+    return DriverStatement(query, dialect, row=SearchRow)
 
 
-def _nearest_sqlite(
-    connection, dialect, lat, lng, limit, radius_m, filters, also, open_now_at, today
-):
+def _nearest_sqlite(connection, dialect, near, search, at):
     """Candidates from the R*Tree in a box that grows until it surely holds the nearest."""
-    statement = _sqlite_statement(dialect, filters, also)
+    lat, lng, limit, radius_m = near.lat, near.lng, search.limit, search.radius_m
+    open_now_at = at if search.open_now else None
+    statement = _sqlite_statement(dialect, _statement_key(search))
     # SQLite keeps dates as ISO text (as SQLAlchemy's Date writes them).
     params = {"lat": lat, "lng": lng, "lng_scale": cos(radians(lat)) ** 2}
-    params["today"] = today.isoformat()
+    params["today"] = local_date(at).isoformat()
     fetch = _fetch_with_distances(
-        connection, statement, params, lat=lat, lng=lng, rows_of=_dated_sqlite_rows
+        connection, statement, params, near=near, rows_of=_dated_sqlite_rows
     )
     first_m = _first_radius_m(connection, dialect, lat=lat, lng=lng, wanted=3 * (limit + 2))
     search_m = min(first_m, radius_m or first_m)
     while True:
         box = bbox_around(lat=lat, lng=lng, radius_m=search_m)
-        params |= dict(zip(_BOX_NAMES, box, strict=True))
+        params |= box._asdict()
         enough = _settled_in_box(limit, _rough_metres_per_degree(lat, box))
         pairs = _walk(
             fetch, batch=_first_batch(limit, open_now_at), open_now_at=open_now_at, enough=enough
@@ -284,7 +337,7 @@ def _settled_in_box(limit, metres_per_degree):
     """A walk's test: no station left in the box, unread, can be nearer than the limit-th found."""
 
     def enough(found, pairs):
-        unread_m = metres_per_degree * sqrt(pairs[-1][0].rough) - _RTREE_ROUNDING_M
+        unread_m = metres_per_degree * sqrt(pairs[-1][0].rough_distance) - _RTREE_ROUNDING_M
         return len(found) >= limit and found[limit - 1][1] <= unread_m
 
     return enough
@@ -303,7 +356,7 @@ def _rough_metres_per_degree(lat, box):
     box's latitude farthest from the equator, at least 111,319 m times its cosine. A geodesic
     cuts a little across the parallel: 0.1 % off covers that for boxes far wider than a city.
     """
-    farthest = min(max(abs(box[1]), abs(box[3])), 90.0)
+    farthest = min(max(abs(box.min_lat), abs(box.max_lat)), 90.0)
     along_parallel = _METRES_PER_DEGREE_LNG_EQUATOR * cos(radians(farthest)) / cos(radians(lat))
     return min(_METRES_PER_DEGREE_LAT_MIN, along_parallel) * 0.999
 
@@ -337,13 +390,12 @@ def _corners_statement(dialect):
 
 
 def stations_in_bbox(*, bbox, page, per_page):
-    """A page of the stations inside (min_lng, min_lat, max_lng, max_lat), or all; and the total."""
+    """A page of the stations inside `bbox` (a BBox; None: all), and how many there are."""
     inside = ()
     if bbox is not None:
-        min_lng, min_lat, max_lng, max_lat = bbox
         inside = (
-            _STATION.c.lng.between(min_lng, max_lng),
-            _STATION.c.lat.between(min_lat, max_lat),
+            _STATION.c.lng.between(bbox.min_lng, bbox.max_lng),
+            _STATION.c.lat.between(bbox.min_lat, bbox.max_lat),
         )
     total = db.session.execute(
         sa.select(sa.func.count()).select_from(_STATION).where(*inside)

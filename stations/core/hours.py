@@ -3,6 +3,7 @@
 import re
 from datetime import datetime, time, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import opening_hours
@@ -43,21 +44,36 @@ def effective_status(*, status, closed_until, at):
     return status
 
 
+class OpenState(NamedTuple):
+    """A station at an instant: the status in force, whether it is open (None: its hours are
+    unknown), and when that next changes (None: never, or unknown)."""
+
+    status: str
+    open_now: bool | None
+    next_change_at: datetime | None
+
+
+def state_at(*, hours, status, closed_until, at):
+    """The station's OpenState at `at`: a temporary closure past its last day is over."""
+    status = effective_status(status=status, closed_until=closed_until, at=at)
+    if status != "open":
+        return OpenState(status, False, None)
+    if not hours:
+        return OpenState(status, None, None)
+    return OpenState(status, *_hours_state(hours, at))
+
+
 def is_open_at(*, hours, status, at, closed_until=None):
     """True or False, or None where the hours are unknown; closed stations are never open
     (a temporary closure only until the end of its `closed_until` day)."""
-    return open_state_at(hours=hours, status=status, at=at, closed_until=closed_until)[0]
+    return state_at(hours=hours, status=status, at=at, closed_until=closed_until).open_now
 
 
 def open_state_at(*, hours, status, at, closed_until=None):
     """(open now, when that next changes): is_open_at, and when a station in service next opens
     or closes (Shenzhen time; None if never, or if the hours are unknown)."""
-    status = effective_status(status=status, closed_until=closed_until, at=at)
-    if status != "open":
-        return False, None
-    if not hours:
-        return None, None
-    return _hours_state(hours, at)
+    state = state_at(hours=hours, status=status, at=at, closed_until=closed_until)
+    return state.open_now, state.next_change_at
 
 
 # hours -> (from, until, open now, next change): one evaluation serves every request until the

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from .audit import apply_changes
+from .audit import save
 from .db import db, utcnow
 from .models import Report, Station
 
@@ -36,7 +36,7 @@ _OPEN_COUNTS = (
 )
 
 
-# The same count as a column of a query on stations (geo.nearest_stations(also=...)).
+# The same count as a column of a query on stations (the search rows of core/geo.py).
 OPEN_REPORTS = (
     sa.select(sa.func.count())
     .where(_REPORT.c.station_id == Station.__table__.c.id, _REPORT.c.resolved_at.is_(None))
@@ -77,9 +77,11 @@ def actions_for(report):
 
 
 def resolve_report(report, station, *, action, user, version):
-    """Close a report; a "fix:<field>" action also changes the station (audited, source report).
+    """Close a report and commit; a "fix:<field>" action also changes the station (audited,
+    source report).
 
-    Raises ValueError for an action not offered for this report, EditConflict for a stale version.
+    Raises ValueError for an action not offered for this report, EditConflict (nothing written)
+    for a stale version.
     """
     if action not in actions_for(report):
         raise ValueError(f"'{action}' is not a way to resolve this report")
@@ -89,10 +91,8 @@ def resolve_report(report, station, *, action, user, version):
         changes[field] = FIXES[report.reason][field]
         if field == "status":  # closed until a manager reopens it: an old end date must not hold
             changes |= {"closed_reason": report.text or "骑手报告", "closed_until": None}
-    # A plain resolution changes nothing at the station, so a stale page does not matter there.
-    apply_changes(
-        station, changes, user=user, source="report", version=version if changes else None
-    )
     report.resolved_at = utcnow()
     report.resolved_by = user.id
     report.resolution = "fixed" if changes else action
+    # A plain resolution changes nothing at the station, so a stale page does not matter there.
+    save(station, changes, user=user, source="report", version=version if changes else None)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from . import datum
 from .db import db
-from .hours import effective_status, open_state_at
+from .hours import state_at
 from .models import AMENITIES, Station
 
 _STATION = Station.__table__
@@ -37,38 +37,31 @@ def station_json(row, *, coord, now, open_reports):
     The status is the one in force `now`: a temporary closure past its end date is over.
     """
     item = stored_fields(row)
+    state = state_at(
+        hours=row.opening_hours, status=row.status, closed_until=row.closed_until, at=now
+    )
     closure = (item["closed_reason"], item["closed_until"])
-    station = (row.id, row.lat, row.lng, row.opening_hours, row.status, row.closed_until)
-    item.update(_live_fields(station, closure, coord=coord, now=now, open_reports=open_reports))
+    item.update(_live_fields(row, state, closure, coord=coord, open_reports=open_reports))
     return item
 
 
-def station_items(found, *, coord, now):
-    """station_json, with distance_m, for nearest_stations' (row, distance_m) pairs, as JSON.
+def station_items(found, *, coord):
+    """station_json, with distance_m, for what geo.nearest_stations found, as JSON.
 
-    The rows hold id, change_seq, lat, lng, opening_hours, status, closed_until and
-    open_reports; the stored fields come from this process's store, already in JSON, and
-    each item is one orjson.Fragment. A station deleted since the search is left out.
+    The stored fields come from this process's store, already in JSON, and each item is one
+    orjson.Fragment. A station deleted since the search is left out.
     """
     stale = [
-        row.id for row, _distance in found if _stored.get(row.id, (None,))[0] != row.change_seq
+        f.station.id for f in found if _stored.get(f.station.id, (None,))[0] != f.station.change_seq
     ]
     if stale:
         _remember(stale)
     items = []
-    for row, distance in found:
-        # Unpacked once: a Row's attributes cost more than its items.
-        station_id, _seq, lat, lng, hours, status, closed_until, open_reports = row[:8]
-        if station_id in _stored:
-            _seq, members, closure = _stored[station_id]
-            live = _live_fields(
-                (station_id, lat, lng, hours, status, closed_until),
-                closure,
-                coord=coord,
-                now=now,
-                open_reports=open_reports,
-            )
-            live["distance_m"] = round(distance, 1)
+    for row, distance_m, state in found:
+        if row.id in _stored:
+            _seq, members, closure = _stored[row.id]
+            live = _live_fields(row, state, closure, coord=coord, open_reports=row.open_reports)
+            live["distance_m"] = round(distance_m, 1)
             # Two JSON objects with no key in common, made one: {live..., stored...}.
             items.append(orjson.Fragment(orjson.dumps(live)[:-1] + b"," + members + b"}"))
     return items
@@ -137,24 +130,21 @@ def stored_fields(row):
     }
 
 
-def _live_fields(station, closure, *, coord, now, open_reports):
-    """The fields worked out at `now`: position in `coord`, status in force, open now...
+def _live_fields(row, state, closure, *, coord, open_reports):
+    """The fields of the moment: the position in `coord`, and the station's state (an OpenState).
 
-    `station` is (id, lat, lng, opening_hours, status, closed_until); `closure` the stored
-    (closed_reason, closed_until as text), shown while a closure is in force.
+    `row` has the station's id, lat and lng (WGS-84); `closure` is the stored (closed_reason,
+    closed_until as text), shown while a closure is in force.
     """
-    station_id, wgs84_lat, wgs84_lng, hours, stored_status, closed_until = station
-    lat, lng = datum.from_wgs84(coord, lat=wgs84_lat, lng=wgs84_lng)
-    status = effective_status(status=stored_status, closed_until=closed_until, at=now)
-    open_now, next_change = open_state_at(hours=hours, status=status, at=now)
-    closed = status == "temporarily_closed"
+    lat, lng = datum.from_wgs84(coord, lat=row.lat, lng=row.lng)
+    closed = state.status == "temporarily_closed"
     return {
-        "id": station_id,
+        "id": row.id,
         "lat": round(lat, 7),
         "lng": round(lng, 7),
-        "open_now": open_now,
-        "next_change_at": _iso_cached(next_change),
-        "status": status,
+        "open_now": state.open_now,
+        "next_change_at": _iso_cached(state.next_change_at),
+        "status": state.status,
         "closed_reason": closure[0] if closed else None,
         "closed_until": closure[1] if closed else None,
         "open_reports": open_reports,

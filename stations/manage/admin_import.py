@@ -17,11 +17,11 @@ from .. import ids
 from ..core.db import db, utcnow
 from ..core.importer import ImportFailed, import_stations
 from ..core.models import Upload
-from .admin_stations import require_admin
+from .auth import require_login
 from .forms import CommitImportForm, ImportForm
 
 bp = Blueprint("uploads", __name__, url_prefix="/admin/import")
-bp.before_request(require_admin)
+require_login(bp, admin=True)
 KEEP_UPLOADS = timedelta(days=1)
 
 

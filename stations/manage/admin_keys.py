@@ -9,10 +9,10 @@ from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange
 
 from ..api import keys
-from .admin_stations import require_admin
+from .auth import require_login
 
 bp = Blueprint("admin_keys", __name__, url_prefix="/admin/keys")
-bp.before_request(require_admin)
+require_login(bp, admin=True)
 
 
 class ApiKeyForm(FlaskForm):

@@ -1,9 +1,12 @@
 """The admin pages under /admin: create, edit and retire stations.
 
-Accounts (admin_users.py), imports (uploads.py) and API keys (admin_keys.py) have their own
-blueprints. Station writes go through audit.apply_changes.
+Accounts (admin_users.py), imports (admin_import.py) and API keys (admin_keys.py) have their own
+blueprints. Station writes go through audit.save, create and retire.
 """
 
+from typing import NamedTuple
+
+import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -11,10 +14,11 @@ from ..core import audit, datum
 from ..core.accounts import managers_of
 from ..core.db import db
 from ..core.districts import district_at
-from ..core.geo import nearest_stations
+from ..core.geo import Position, Search, nearest_stations
 from ..core.models import Station
 from ..core.reports import open_report_counts
 from ..rider.folium_map import build_map, tiles_for
+from .auth import require_login
 from .forms import StationForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -22,15 +26,7 @@ NEARBY_M = 50
 _SAME_POSITION_DEG = 1e-6  # about 10 cm: a re-saved form, not a move
 
 
-def require_admin():
-    """Anonymous users go to the login page; logged-in non-admins get 403."""
-    if not current_user.is_authenticated:
-        return current_app.login_manager.unauthorized()
-    if not current_user.is_admin:
-        abort(403, "只有管理员可以打开这个页面。")
-
-
-bp.before_request(require_admin)
+require_login(bp, admin=True)
 
 
 @bp.get("/")
@@ -55,13 +51,25 @@ def _position(form, station=None):
     return lat, lng
 
 
-_NAMED = (Station.name, Station.external_id)
+class Nearby(NamedTuple):
+    """Another station close to the form's position: maybe the same station entered twice."""
+
+    station: Station
+    distance_m: float
 
 
 def _nearby(lat, lng, station=None):
-    """Other stations within NEARBY_M metres: maybe the same station entered twice."""
-    found = nearest_stations(lat=lat, lng=lng, limit=5, radius_m=NEARBY_M, also=_NAMED)
-    return [(row, d) for row, d in found if station is None or row.id != station.id]
+    """The other stations within NEARBY_M metres, nearest first, as Nearby values."""
+    search = Search(limit=5, radius_m=NEARBY_M)
+    found = nearest_stations(near=Position(lat=lat, lng=lng), search=search)
+    distances = {
+        f.station.id: f.distance_m for f in found if station is None or f.station.id != station.id
+    }
+    if not distances:
+        return []
+    others = db.session.scalars(sa.select(Station).where(Station.id.in_(distances)))
+    nearby = [Nearby(other, distances[other.id]) for other in others]
+    return sorted(nearby, key=lambda near: near.distance_m)
 
 
 def _fields(form, lat, lng):
@@ -114,10 +122,7 @@ def new_station():
             form.external_id.errors.append("这个编号已被使用")
         elif not nearby or form.confirm_nearby.data:
             station = Station(external_id=external_id, **_fields(form, lat, lng))
-            db.session.add(station)
-            db.session.flush()
-            audit.record_created(station, user=current_user, source="admin")
-            db.session.commit()
+            audit.create(station, user=current_user, source="admin")
             return redirect(url_for("manage.station", station_id=station.id))
     status = 422 if form.errors or nearby else 200
     return _station_page(form, status, station=None, nearby=nearby, conflict=None)
@@ -138,12 +143,11 @@ def edit_station(station_id):
         if not nearby or form.confirm_nearby.data:
             changes = _fields(form, lat, lng)
             try:
-                audit.apply_changes(
+                audit.save(
                     station, changes, user=current_user, source="admin", version=form.version.data
                 )
-                audit.commit(station)
             except audit.EditConflict as stale:
-                station, conflict = stale.station, changes
+                station, conflict = stale.station or abort(404), changes
             else:
                 return redirect(url_for("admin.edit_station", station_id=station.id))
     status = 409 if conflict else 422 if form.errors or nearby else 200
@@ -159,9 +163,10 @@ def retire_station(station_id):
     """Remove a station for good; its audit trail keeps its last state."""
     station = db.get_or_404(Station, station_id)
     if request.method == "POST":
-        audit.record_retired(station, user=current_user, source="admin")
-        db.session.delete(station)
-        db.session.commit()
+        try:
+            audit.retire(station, user=current_user, source="admin")
+        except audit.EditConflict:
+            abort(409, "有人刚刚修改了这个站点，没有删除。Someone changed it meanwhile: reload.")
         flash(station.name, "retired")
         return redirect(url_for("admin.index"))
     managers = managers_of(station.id)

@@ -14,11 +14,11 @@ from ..core.accounts import (
 )
 from ..core.db import db
 from ..core.models import User
-from .admin_stations import require_admin
+from .auth import require_login
 from .forms import UserForm
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
-bp.before_request(require_admin)
+require_login(bp, admin=True)
 
 
 @bp.get("")

@@ -3,6 +3,8 @@
 
 from flask import (
     Blueprint,
+    abort,
+    current_app,
     has_request_context,
     redirect,
     render_template,
@@ -31,6 +33,20 @@ class HttpsAwareSessions(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app):
         return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
+
+
+def require_login(blueprint, *, admin=False):
+    """Guard every view of a blueprint: anonymous users go to the login page; with `admin`,
+    logged-in users who are not administrators get 403."""
+
+    def guard():
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()
+        if admin and not current_user.is_admin:
+            abort(403, "只有管理员可以打开这个页面。")
+        return None
+
+    blueprint.before_request(guard)
 
 
 @login_manager.user_loader

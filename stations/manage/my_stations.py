@@ -2,7 +2,7 @@
 status, phone, confirmation, open rider reports and history.
 
 Every station route loads its station through accounts.station_for_user (the one ownership
-check); every write goes through audit.apply_changes with the version the editor saw.
+check); every write goes through audit.save with the version the editor saw.
 """
 
 import json
@@ -10,7 +10,7 @@ from functools import wraps
 
 from flask import (
     Blueprint,
-    current_app,
+    abort,
     flash,
     jsonify,
     redirect,
@@ -26,15 +26,11 @@ from ..core.accounts import station_for_user
 from ..core.db import utcnow
 from ..core.hours import SHENZHEN_TZ, effective_status, is_open_at, local_now, parse_hours
 from ..core.weekly import DAYS, read_week, week_from_expression, weekly_expression
+from .auth import require_login
 from .forms import AmenityForm, HoursForm, PhoneForm, ResolveForm, StatusForm, VersionForm
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
-
-
-@bp.before_request
-def _require_login():
-    if not current_user.is_authenticated:
-        return current_app.login_manager.unauthorized()
+require_login(bp)
 
 
 @bp.app_template_filter()
@@ -130,13 +126,10 @@ def edit(station, form, *, changes=None):
             errors = {name: "; ".join(why) for name, why in form.errors.items()}
             return problem(422, "Unprocessable Content", "the form has errors", errors)
         return station_page(station, status=422, invalid=form)
+    changes = form.changes() if changes is None else changes
+    version = form.version.data
     try:
-        changes = form.changes() if changes is None else changes
-        version = form.version.data
-        changed = audit.apply_changes(
-            station, changes, user=current_user, source="manager", version=version
-        )
-        audit.commit(station)
+        changed = audit.save(station, changes, user=current_user, source="manager", version=version)
     except audit.EditConflict as conflict:
         return refuse_stale(conflict.station, attempted=changes)
     return saved(station, changed)
@@ -144,6 +137,8 @@ def edit(station, form, *, changes=None):
 
 def refuse_stale(station, *, attempted):
     """409: someone changed the station since this page was loaded; nothing was written."""
+    if station is None:
+        abort(404, "这个站点已被删除。This station was removed.")
     detail = "someone changed this station meanwhile; nothing was saved"
     if wants_json():
         current, attempted = current_values(station), audit.json_values(attempted)
@@ -205,15 +200,9 @@ def resolve(station, report_id):
         return redirect(url_for("manage.station", station_id=station.id))
     if not form.validate_on_submit() or form.action.data not in reports.actions_for(report):
         return station_page(station, status=422)
+    action, version = form.action.data, form.version.data
     try:
-        reports.resolve_report(
-            report,
-            station,
-            action=form.action.data,
-            user=current_user,
-            version=form.version.data,
-        )
-        audit.commit(station)
+        reports.resolve_report(report, station, action=action, user=current_user, version=version)
     except audit.EditConflict as conflict:
         return refuse_stale(conflict.station, attempted={})
     flash(report.reason, "resolved")

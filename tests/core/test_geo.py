@@ -10,7 +10,8 @@ from geographiclib.geodesic import Geodesic
 from support import make_station
 
 from stations.api import views
-from stations.core.db import db
+from stations.core.db import DriverStatement, db
+from stations.core.geo import Position, Search, SearchRow, nearest_stations
 from stations.core.hours import SHENZHEN_TZ, is_open_at
 from stations.core.models import AMENITIES, KINDS, Station
 
@@ -151,3 +152,34 @@ def test_the_ellipsoid_decides_when_the_sphere_would_not(app):
     got = app.test_client().get(NEAREST, query_string={"lat": lat, "lng": lng, "limit": 1})
     assert [item["external_id"] for item in got.get_json()["data"]] == ["N"]
     assert got.get_json()["data"][0]["distance_m"] == pytest.approx(1000, abs=0.1)
+
+
+@pytest.mark.parametrize(
+    ("query", "search"),
+    [
+        ({}, Search()),
+        ({"limit": "3", "radius_m": "2500"}, Search(limit=3, radius_m=2500.0)),
+        ({"kind": "driver_home"}, Search(kinds=("driver_home",))),
+        ({"amenities": "drinking_water,wifi"}, Search(amenities=("drinking_water", "wifi"))),
+        ({"open_now": "true"}, Search(open_now=True)),
+        ({"open_24_7": "true"}, Search(open_24_7=True)),
+    ],
+)
+def test_the_api_parameters_are_the_search_fields_of_the_same_names(
+    client, monkeypatch, query, search
+):
+    """What the API answers is what nearest_stations finds for that Search, field by field."""
+    monkeypatch.setattr(views, "local_now", lambda: FIXED_NOW)
+    near = Position(lat=22.5431, lng=114.0579)
+    answer = client.get(NEAREST, query_string={"lat": near.lat, "lng": near.lng} | query)
+    found = nearest_stations(near=near, search=search, at=FIXED_NOW)
+    assert [(f.station.id, round(f.distance_m, 1)) for f in found] == [
+        (item["id"], item["distance_m"]) for item in answer.get_json()["data"]
+    ]
+    assert found  # the sample has some of each
+
+
+def test_a_driver_statement_refuses_a_row_type_that_is_not_its_columns(app):
+    query = sa.select(Station.__table__.c.id, Station.__table__.c.lat)
+    with pytest.raises(ValueError, match="SearchRow has fields"):
+        DriverStatement(query, db.engine.dialect, row=SearchRow)

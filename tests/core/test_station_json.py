@@ -1,24 +1,23 @@
-"""The item store (items.py): stored fields reused while a station's change number holds."""
-
-from collections import namedtuple
+"""The item store (station_json.py): stored fields reused while a station's change number holds."""
 
 import orjson
 import sqlalchemy as sa
 
 from stations.core.db import db
-from stations.core.hours import local_now
+from stations.core.geo import Found, SearchRow
+from stations.core.hours import local_now, state_at
 from stations.core.models import Station
 from stations.core.station_json import station_items
 
-SearchRow = namedtuple(
-    "SearchRow",
-    "id change_seq lat lng opening_hours status closed_until open_reports",
-)
 
-
-def search_row(station, **changes):
-    values = {name: getattr(station, name) for name in SearchRow._fields if name != "open_reports"}
-    return SearchRow(**(values | {"open_reports": 0} | changes))
+def found(station, distance_m, **changes):
+    """What nearest_stations would give for this station (with these fields changed)."""
+    values = {name: getattr(station, name) for name in SearchRow._fields[:7]}
+    row = SearchRow(**(values | {"open_reports": 0, "rough_distance": distance_m} | changes))
+    state = state_at(
+        hours=row.opening_hours, status=row.status, closed_until=row.closed_until, at=local_now()
+    )
+    return Found(station=row, distance_m=distance_m, state=state)
 
 
 def names(items):
@@ -27,12 +26,21 @@ def names(items):
 
 def test_items_follow_changes_and_leave_out_stations_deleted_since_the_search(client):
     first, second = db.session.scalars(sa.select(Station).order_by(Station.id).limit(2))
-    rows = [(search_row(first), 10.0), (search_row(second), 20.0)]
-    assert names(station_items(rows, coord="wgs84", now=local_now())) == [first.name, second.name]
+    results = [found(first, 10.0), found(second, 20.0)]
+    assert names(station_items(results, coord="wgs84")) == [first.name, second.name]
     first.name = "示例·改名"
     db.session.commit()
     db.session.delete(second)
     db.session.commit()
     # The search read both (before the delete); the store sees the new change number of one.
-    rows = [(search_row(first), 10.0), (rows[1][0]._replace(change_seq=-1), 20.0)]
-    assert names(station_items(rows, coord="wgs84", now=local_now())) == ["示例·改名"]
+    stale = results[1]._replace(station=results[1].station._replace(change_seq=-1))
+    assert names(station_items([found(first, 10.0), stale], coord="wgs84")) == ["示例·改名"]
+
+
+def test_an_item_shows_the_state_the_search_worked_out(client):
+    station = db.session.scalars(sa.select(Station).order_by(Station.id).limit(1)).one()
+    result = found(station, 12.34, open_reports=3)
+    shut = result.state._replace(status="temporarily_closed", open_now=False)
+    [item] = orjson.loads(orjson.dumps(station_items([result._replace(state=shut)], coord="wgs84")))
+    fields = ("id", "status", "open_now", "open_reports", "distance_m")
+    assert [item[name] for name in fields] == [station.id, "temporarily_closed", False, 3, 12.3]

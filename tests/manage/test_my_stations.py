@@ -90,9 +90,8 @@ def test_a_write_racing_past_the_version_check_is_refused_at_commit(app, world):
         sa.update(Station.__table__).where(Station.id == station.id).values(version=2, toilet=False)
     )
     db.session.commit()
-    audit.apply_changes(station, {"wifi": True}, user=world.manager_a, source="manager", version=1)
     with pytest.raises(audit.EditConflict) as caught:
-        audit.commit(station)
+        audit.save(station, {"wifi": True}, user=world.manager_a, source="manager", version=1)
     assert (caught.value.station.version, caught.value.station.toilet) == (2, False)
     assert fresh(Station, world.a.id).wifi is None
     assert audit_rows(world.a.id) == []
