@@ -11,7 +11,7 @@ from support import make_station, make_user
 from stations import create_app
 from stations.api.keys import create_key
 from stations.backup import DATA_TABLES, backup_name, prune
-from stations.core.audit import apply_changes, commit
+from stations.core.audit import save
 from stations.core.db import db
 from stations.core.models import AuditEntry, Station
 
@@ -37,8 +37,7 @@ def source(request, tmp_path):
         make_user("admin@example.org", "admin")
         make_user("manager@example.org", "manager", stations[:2])
         create_key("partner")
-        apply_changes(stations[0], {"phone": "1"}, user=None, source="admin")
-        commit(stations[0])
+        save(stations[0], {"phone": "1"}, user=None, source="admin")
     yield app
     with app.app_context():
         db.engine.dispose()
@@ -66,8 +65,7 @@ class Writer(threading.Thread):
         with self.app.app_context():
             while not self.stop.is_set():
                 station = db.session.get(Station, self.edits % STATIONS + 1)
-                apply_changes(station, {"phone": str(self.edits + 1)}, user=None, source="admin")
-                commit(station)
+                save(station, {"phone": str(self.edits + 1)}, user=None, source="admin")
                 with self.edited:
                     self.edits += 1
                     self.edited.notify_all()
