@@ -32,23 +32,18 @@ def users():
 def new_user():
     """Create an account and assign its stations."""
     form = UserForm()
-    if form.validate_on_submit():
-        try:
-            stations = stations_by_external_id(form.station_ids())
-            create_user(
-                form.email.data,
-                role=form.role.data,
-                password=form.password.data,
-                stations=stations,
-                actor=current_user,
-                source="admin",
-            )
-            db.session.commit()
-        except AccountError as error:
-            db.session.rollback()
-            form.email.errors.append(str(error))
-        else:
-            return redirect(url_for("admin_users.users"))
+    if form.validate_on_submit() and _saved(
+        form,
+        lambda: create_user(
+            form.email.data,
+            role=form.role.data,
+            password=form.password.data,
+            stations=stations_by_external_id(form.station_ids()),
+            actor=current_user,
+            source="admin",
+        ),
+    ):
+        return redirect(url_for("admin_users.users"))
     status = 422 if form.errors else 200
     return render_template("manage/admin/user.html", form=form, user=None), status
 
@@ -61,25 +56,21 @@ def edit_user(user_id):
     form = UserForm() if request.method == "POST" else UserForm(obj=user)
     if request.method == "GET":
         form.stations.data = " ".join(s.external_id for s in user.stations)
-    elif form.validate_on_submit():
-        try:
-            update_user(
-                user,
-                email=form.email.data,
-                role=form.role.data,
-                active=form.active.data,
-                stations=stations_by_external_id(form.station_ids()),
-                password=form.password.data,
-                actor=current_user,
-                source="admin",
-            )
-            db.session.commit()
-        except AccountError as error:
-            db.session.rollback()
-            form.email.errors.append(str(error))
-        else:
-            _stay_logged_in(user)
-            return redirect(url_for("admin_users.users"))
+    elif form.validate_on_submit() and _saved(
+        form,
+        lambda: update_user(
+            user,
+            email=form.email.data,
+            role=form.role.data,
+            active=form.active.data,
+            stations=stations_by_external_id(form.station_ids()),
+            password=form.password.data,
+            actor=current_user,
+            source="admin",
+        ),
+    ):
+        _stay_logged_in(user)
+        return redirect(url_for("admin_users.users"))
     status = 422 if form.errors else 200
     history = account_audit.history(user.id)
     return render_template("manage/admin/user.html", form=form, user=user, history=history), status
@@ -94,6 +85,18 @@ def end_user_sessions(user_id):
     _stay_logged_in(user)
     flash(user.email, "sessions_ended")
     return redirect(url_for("admin_users.edit_user", user_id=user.id))
+
+
+def _saved(form, change):
+    """Make an account change and commit it; False, with the reason on the form, if refused."""
+    try:
+        change()
+        db.session.commit()
+    except AccountError as error:
+        db.session.rollback()
+        form.email.errors.append(str(error))
+        return False
+    return True
 
 
 def _stay_logged_in(user):
