@@ -1,6 +1,7 @@
 """Real app servers for the tests that need them: gunicorn on free 127.0.0.1 ports; Redis."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -88,3 +89,37 @@ def redis_or_skip(url):
     for name in client.scan_iter("LIMITS:*LIMITER/stations/*"):
         client.delete(name)
     return client
+
+
+@contextmanager
+def own_redis_server():
+    """A redis-server of the caller's own (never the shared one), on a free port, keeping
+    nothing on disk: (url, stop, start)."""
+    if not shutil.which("redis-server"):
+        if os.environ.get("CI"):
+            raise AssertionError("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no"]
+    process = {}
+
+    def start():
+        process["p"] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop():
+        process["p"].terminate()
+        process["p"].wait(timeout=10)
+
+    start()
+    try:
+        yield f"redis://127.0.0.1:{port}/0", stop, start
+    finally:
+        if process["p"].poll() is None:
+            stop()

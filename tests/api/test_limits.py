@@ -1,11 +1,7 @@
 """Fair limits: per key, per IP, once per machine whatever the number of workers, shared
 through Redis by two servers, and alive without Redis."""
 
-import os
 import secrets
-import shutil
-import socket
-import subprocess
 import threading
 import time
 import urllib.error
@@ -18,7 +14,13 @@ import redis
 from flask_migrate import upgrade
 from limits import parse
 from limits.strategies import SlidingWindowCounterRateLimiter
-from servers import TEST_REDIS_URL, app_environment, free_port, gunicorn, redis_or_skip
+from servers import (
+    TEST_REDIS_URL,
+    app_environment,
+    gunicorn,
+    own_redis_server,
+    redis_or_skip,
+)
 from support import csrf_token
 
 from stations import config, create_app
@@ -201,32 +203,8 @@ def test_two_servers_share_one_limit_in_redis(two_servers):
 @pytest.fixture
 def own_redis():
     """A redis-server of this test's own, on a free port: (url, stop, start)."""
-    if not shutil.which("redis-server"):
-        if os.environ.get("CI"):
-            raise AssertionError("redis-server is not installed")
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-    command += ["--save", "", "--appendonly", "no"]
-    process = {}
-
-    def start():
-        process["p"] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-
-    def stop():
-        process["p"].terminate()
-        process["p"].wait(timeout=10)
-
-    start()
-    yield f"redis://127.0.0.1:{port}/0", stop, start
-    if process["p"].poll() is None:
-        stop()
+    with own_redis_server() as server:
+        yield server
 
 
 def test_limits_can_be_switched_off(server_database, tmp_path):
