@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import redis
 
+from ..core.db import use_wal
 from .limit_storage import CountingStorage, Taken, granted_hits
 
 SWEEP_EVERY_S = 60.0  # how often a process deletes expired counts from the SQLite file
@@ -58,7 +59,7 @@ class SQLiteStorage(CountingStorage):
                 self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
             if self.path != ":memory:":
-                connection.execute("PRAGMA journal_mode = WAL")
+                use_wal(connection, BUSY_TIMEOUT_S)
             # Counts need no durability past a crash of the machine: no fsync on each write.
             connection.execute("PRAGMA synchronous = OFF")
             connection.execute(_SCHEMA)

@@ -2,6 +2,7 @@
 
 import os
 import sqlite3
+import time
 from collections import namedtuple
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -74,8 +75,25 @@ def _sqlite_connect(dbapi_connection, connection_record):
         # Let SQLAlchemy emit BEGIN itself (see _sqlite_begin): pysqlite's own is too late for
         # savepoints.
         dbapi_connection.isolation_level = None
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON"):
-            dbapi_connection.execute(f"PRAGMA {pragma}")
+        use_wal(dbapi_connection)
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+
+def use_wal(dbapi_connection, timeout_s=5.0):
+    """Put a SQLite file in WAL mode, which it keeps (a no-op once it is).
+
+    Processes opening a new file at once race to convert it, and SQLite answers the losers
+    "database is locked" at once, whatever the busy timeout: they try again for `timeout_s`.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _may_write():

@@ -174,6 +174,33 @@ def test_processes_writing_the_file_at_once_never_pass_the_limit(tmp_path, limit
     assert least <= acquired <= parse(limit).amount
 
 
+def _first_hits(uri, start, results):
+    storage = storage_from_string(uri)
+    start.wait()
+    try:
+        results.put(sum(hit(storage, parse("5 per minute"), *ITEM_KEY)[0] for _ in range(5)))
+    except sqlite3.Error as error:
+        results.put(repr(error))
+
+
+def test_processes_opening_a_new_file_at_once_all_count_in_it(tmp_path):
+    # Workers' first hits come together on a new file: each must count in it, none fail (and
+    # count in its own memory meanwhile: 5 each, 20 let through).
+    for trial in range(30):
+        uri, results = f"stations+sqlite://{tmp_path}/{trial}.sqlite", multiprocessing.Queue()
+        start = multiprocessing.Barrier(4)
+        workers = [
+            multiprocessing.Process(target=_first_hits, args=(uri, start, results))
+            for _ in range(4)
+        ]
+        for worker in workers:
+            worker.start()
+        answers = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join()
+        assert all(isinstance(each, int) for each in answers) and sum(answers) == 5, answers
+
+
 def test_expired_counts_are_swept_from_the_file(tmp_path, monkeypatch):
     (storage,) = processes("file", tmp_path, 1)
     item = parse("5 per minute")

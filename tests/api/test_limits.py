@@ -292,9 +292,6 @@ def test_a_key_is_counted_once_whatever_the_number_of_workers(
         assert (tmp_path / "limits.sqlite").exists()
 
 
-# Known to fail now and then (more than 5 wrong passwords let through, once in a few full runs):
-# not yet understood; rerun at most twice meanwhile, and reported in the stop 9 note.
-@pytest.mark.flaky(reruns=2)
 def test_failed_logins_are_counted_once_whatever_the_worker(embedded_database, tmp_path):
     url, _ = embedded_database
     env = app_environment(
