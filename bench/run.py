@@ -4,6 +4,10 @@ For each backend (SQLite file, PostGIS) and size (the sample, 100,000 synthetic 
 the database, start gunicorn (2 sync workers) on 127.0.0.1, drive it with wrk, read the workers'
 peak RSS and, on PostGIS, time the nearest SQL itself. Prints a Markdown report and writes it to
 bench/results/<timestamp>.md. Everything it starts is stopped on exit; all traffic is local.
+
+With --ops ROUNDS it measures instead what running it as a service costs: nearest served as
+deployed (deploy/gunicorn.conf.py, metrics, LOG_FORMAT=json, request ids, security headers)
+against the app less all of those (bench/ops_off.py), in turns; bench/results/ops-<time>.md.
 """
 
 import argparse
@@ -84,13 +88,24 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def start_gunicorn(url, port, log):
-    """gunicorn on 127.0.0.1:port, in its own process group so that all of it can be stopped."""
+def start_gunicorn(url, port, log, ops=None):
+    """gunicorn on 127.0.0.1:port, in its own process group so that all of it can be stopped.
+
+    Without `ops`: the app with bare gunicorn settings (no access log). ops="on": as deployed,
+    with deploy/gunicorn.conf.py, LOG_FORMAT=json (a line a request, to the log) and the metrics
+    summed across workers. ops="off": bare settings, and the app less its ops hooks and security
+    headers (bench/ops_off.py).
+    """
+    env = app_env(url)
     command = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync"]
+    if ops == "on":
+        command[3:3] = ["-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
+        env |= {"LOG_FORMAT": "json"}
     # No control socket: gunicorn's default path is shared with any other gunicorn on the machine.
-    command += ["-b", f"127.0.0.1:{port}", "--no-control-socket", "app:app"]
+    command += ["-b", f"127.0.0.1:{port}", "--no-control-socket"]
+    command += ["--pythonpath", str(BENCH), "ops_off:app"] if ops == "off" else ["app:app"]
     return subprocess.Popen(
-        command, cwd=ROOT, env=app_env(url), stdout=log, stderr=log, start_new_session=True
+        command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
     )
 
 
@@ -175,6 +190,57 @@ def bench(run, url, duration_s, log):
     return result
 
 
+def bench_ops(run, url, duration_s, log, rounds):
+    """/nearest served with the ops hooks, JSON logs and headers on, and with them off, in turns
+    (each round starts with the other), so that other work on the machine hits both alike."""
+    backend, size = run.split("-")
+    database = PG_DATABASES[size] if backend == "postgis" else None
+    found = {"on": [], "off": []}
+    for number in range(rounds):
+        for ops in ("on", "off") if number % 2 == 0 else ("off", "on"):
+            port = free_port()
+            server = start_gunicorn(url, port, log, ops)
+            try:
+                wait_until_up(server, port)
+                wrk(server, port, "nearest", WARMUP_S)
+                found[ops].append(wrk(server, port, "nearest", duration_s, database))
+            finally:
+                stop(server)
+            print(f"  ops {ops}: {found[ops][-1]['rps']:.0f} req/s", flush=True)
+    return {"run": run, "ops": found}
+
+
+def ops_report(results, *, version, duration_s):
+    """Markdown: nearest with the ops on against off, median rounds, and the target (≥ 90 %)."""
+    lines = [
+        f"# Ops overhead benchmark, {datetime.now():%Y-%m-%d %H:%M}",
+        "",
+        f"App: commit {version}. gunicorn -w {WORKERS} sync with deploy/gunicorn.conf.py; wrk "
+        f"-t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{duration_s}s on nearest (`limit=10`, random "
+        "Shenzhen positions). On: metrics (multiprocess), LOG_FORMAT=json, request ids, security "
+        "headers. Off: bench/ops_off.py (no ops hooks, no Talisman), no log line a request.",
+        "",
+        "| run | ops | req/s (rounds) | median req/s | server CPU ms/req | others' CPU |",
+        "|---|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for result in results:
+        medians = {}
+        for ops, runs in result["ops"].items():
+            rates = sorted(each["rps"] for each in runs)
+            medians[ops] = rates[len(rates) // 2]
+            cpu = sorted(each["server_ms"] for each in runs)[len(runs) // 2]
+            others = max(each["others_pct"] for each in runs)
+            lines.append(
+                f"| {result['run']} | {ops} | {', '.join(f'{r:.0f}' for r in rates)} | "
+                f"{medians[ops]:.0f} | {cpu:.2f} | ≤ {others:.0f} % |"
+            )
+        share = 100 * medians["on"] / medians["off"]
+        verdict = "met" if share >= 90 else "MISSED"
+        verdicts.append(f"- {result['run']}: on = {share:.0f} % of off (target ≥ 90 %): {verdict}")
+    return "\n".join([*lines, "", *verdicts]) + "\n"
+
+
 def app_version():
     """The commit the app runs from, marked when its files have uncommitted changes."""
     commit = sh(["git", "rev-parse", "--short", "HEAD"]).strip()
@@ -186,6 +252,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk scenario")
     parser.add_argument("--only", nargs="+", choices=RUNS, default=RUNS, metavar="RUN")
+    parser.add_argument(
+        "--ops",
+        type=int,
+        metavar="ROUNDS",
+        help="instead: nearest with metrics, JSON logs and headers on vs off, in ROUNDS turns",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally blocks run
     results_dir = BENCH / "results"
@@ -200,9 +272,17 @@ def main():
                 print(f"{run}: preparing", flush=True)
                 url = prepare(run, workdir)
                 print(f"{run}: benchmarking", flush=True)
-                results.append(bench(run, url, args.duration, log))
+                if args.ops:
+                    results.append(bench_ops(run, url, args.duration, log, args.ops))
+                else:
+                    results.append(bench(run, url, args.duration, log))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    if args.ops:
+        text = ops_report(results, version=version, duration_s=args.duration)
+        (results_dir / f"ops-{stamp}.md").write_text(text, encoding="utf-8")
+        print(text + f"\nWritten to bench/results/ops-{stamp}.md")
+        return
     setup = (
         f"gunicorn -w {WORKERS} sync; wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{args.duration}s "
         f"after a {WARMUP_S} s warm-up ({WARMUP_100K_S} s at 100k); nearest = `limit=10` at "
