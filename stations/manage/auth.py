@@ -16,7 +16,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from ..api.limits import limited, remote_address
+from ..api.limits import API_PATH, limited, remote_address
 from ..core.accounts import authenticate, normalize_email, user_for_session
 from ..core.db import reads_only_from_now
 from ..ops import logs
@@ -29,7 +29,17 @@ TOO_MANY_ATTEMPTS = "登录尝试次数过多，请稍后再试。Too many login
 
 
 class HttpsAwareSessions(SecureCookieSessionInterface):
-    """The session cookie is Secure whenever the request came over HTTPS (or when configured)."""
+    """The session cookie is Secure whenever the request came over HTTPS (or when configured).
+
+    It is the pages' alone. The API answers a key or an address, never a session: a cookie sent
+    to it is not read, none is set, and no answer varies by Cookie (which would keep shared
+    caches from storing any).
+    """
+
+    def open_session(self, app, request):
+        if request.path.startswith(API_PATH):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app):
         return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)

@@ -102,6 +102,19 @@ def test_station_responses_vary_with_accept(client):
 
 
 @pytest.mark.parametrize(
+    "path", ["/api/v1/stations", "/api/v1/stations/nearest?lat=22.54&lng=114.06", "/api/v1/nope"]
+)
+def test_api_answers_neither_read_nor_set_the_session(browsers, path):
+    # The manager's own cookie goes along (a browser sends it): the API ignores it, so shared
+    # caches may keep its answers.
+    client = browsers["manager_a"]
+    response = client.get(path)
+    assert "Cookie" not in response.headers.get("Vary", "")
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" in client.get("/manage/").headers["Vary"]  # the pages still have sessions
+
+
+@pytest.mark.parametrize(
     ("encoding", "decode"), [("br", brotli.decompress), ("gzip", gzip.decompress)]
 )
 def test_responses_are_compressed(client, encoding, decode):
