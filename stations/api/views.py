@@ -213,7 +213,7 @@ def _checkin_facts(body):
         for fact, value in facts.items()
         if not isinstance(value, bool) and f"amenities.{fact}" not in errors
     }
-    if not facts and not errors:
+    if not facts and "amenities" not in errors:
         errors["body"] = "must hold at least one fact: open, or an amenity in amenities"
     if errors:
         raise InvalidParameters(errors)
