@@ -192,6 +192,23 @@ def confirmations(checkins, manager, *, now):
     }
 
 
+def riders_against(stations, *, now):
+    """{station id: {fact: devices against the station's data}} for those of these stations
+    where riders report otherwise (for their managers)."""
+    said = checkin_summaries((station.id for station in stations), now=now)
+    found = {}
+    for station in stations:
+        manager, theirs = manager_facts(station), said.get(station.id, {})
+        against = {
+            fact: _riders_on(fact, theirs.get(fact, NO_CHECKINS), manager)[1]
+            for fact in CHECKIN_FACTS
+        }
+        against = {fact: n for fact, n in against.items() if n >= DISAGREEING_DEVICES}
+        if against:
+            found[station.id] = against
+    return found
+
+
 def _last_confirmed(checkins, manager):
     """When the manager or riders last confirmed any fact of the station; None if never."""
     moments = [manager.verified_at]
