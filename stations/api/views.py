@@ -1,8 +1,6 @@
 """The JSON API under /api/v1: nearest stations, one station, stations in a box, rider reports
 and check-ins."""
 
-import re
-
 from flask import Blueprint, abort, jsonify, request
 
 from ..core import datum
@@ -11,10 +9,11 @@ from ..core.checkins import changed_at, checkin_summaries, manager_facts, record
 from ..core.db import db
 from ..core.geo import BBox, Position, Search, nearest_stations, stations_in_bbox
 from ..core.hours import local_now, open_state_since
-from ..core.models import AMENITIES, CHECKIN_AMENITIES, KINDS, REPORT_REASONS, Station
+from ..core.models import AMENITIES, KINDS, REPORT_REASONS, Station
 from ..core.reports import MAX_TEXT_LENGTH, create_report, open_report_counts
 from ..core.station_json import station_feature, station_items, station_json
 from ..ops import readiness
+from .bodies import checkin_body
 from .http_cache import cacheable
 from .limits import limited, remote_address
 from .openapi import openapi_document
@@ -24,9 +23,6 @@ from .problems import InvalidParameters, problem
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 GEOJSON = "application/geo+json"
-# A device id as the rider page makes it (random, kept in the browser): letters, digits, - and _.
-DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
-CHECKIN_FIELDS = ("device", "open", "amenities")
 
 
 def _last_modified(rows, said, *, data_since, now):
@@ -190,36 +186,6 @@ def report(station_id):
     return jsonify(data=item | {"status": "open"}), 201
 
 
-def _checkin_facts(body):
-    """{fact: bool} from a check-in body, and the device id; InvalidParameters if it is bad."""
-    if not isinstance(body, dict):
-        raise InvalidParameters({"body": "must be a JSON object with device, open, amenities"})
-    errors = {name: "is not a known field" for name in body if name not in CHECKIN_FIELDS}
-    device, facts = body.get("device"), {}
-    if not isinstance(device, str) or not DEVICE_ID.fullmatch(device):
-        errors["device"] = "must be the device's random id: 16 to 64 letters, digits, - or _"
-    if "open" in body:
-        facts["open"] = body["open"]
-    amenities = body.get("amenities", {})
-    if isinstance(amenities, dict):
-        for name, value in amenities.items():
-            if name not in CHECKIN_AMENITIES:
-                errors[f"amenities.{name}"] = "must be one of " + ", ".join(CHECKIN_AMENITIES)
-            facts[name] = value
-    else:
-        errors["amenities"] = "must be an object of amenity names and true or false"
-    errors |= {
-        ("open" if fact == "open" else f"amenities.{fact}"): "must be true or false"
-        for fact, value in facts.items()
-        if not isinstance(value, bool) and f"amenities.{fact}" not in errors
-    }
-    if not facts and "amenities" not in errors:
-        errors["body"] = "must hold at least one fact: open, or an amenity in amenities"
-    if errors:
-        raise InvalidParameters(errors)
-    return facts, device
-
-
 @bp.post("/stations/<id:station_id>/checkins")
 @limited(
     ("CHECKIN_LIMIT_PER_IP", remote_address),
@@ -228,7 +194,7 @@ def _checkin_facts(body):
 )
 def checkin(station_id):
     """A rider says what is true at a station now (no login; limited per IP and per station)."""
-    facts, device = _checkin_facts(request.get_json(silent=True))
+    facts, device = checkin_body(request.get_json(silent=True))
     row = db.session.get(Station, station_id) or abort(404, "No station has this id.")
     counted = record_checkin(row, facts, device=device, at=local_now())
     db.session.commit()

@@ -4,6 +4,7 @@ the probes."""
 from ...core.datum import DATUMS
 from ...core.models import CHECKIN_AMENITIES, REPORT_REASONS
 from ...core.reports import MAX_TEXT_LENGTH
+from ..bodies import DEVICE_PATTERN
 from .parameters import COORD_OR_GEOJSON, FORMAT, STATION_ID, list_parameters, nearest_parameters
 from .probes import ready_operation
 from .schemas import PAGING, PROBLEM_RESPONSE
@@ -136,7 +137,7 @@ def _checkin():
     is_open = {"type": "boolean", "description": "true: open now; false: not open now."}
     device = {
         "type": "string",
-        "pattern": "^[A-Za-z0-9_-]{16,64}$",
+        "pattern": DEVICE_PATTERN,
         "description": "A random id the rider's device keeps (the rider page keeps one in the "
         "browser's local storage); only its SHA-256 is stored, with no account, IP or key.",
     }
