@@ -113,18 +113,7 @@ def _report():
         "then it counts in the station's open_reports. Limited per IP address and per station "
         "(429 when exceeded, with Retry-After).",
         "operationId": "reportProblem",
-        "parameters": [STATION_ID],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
-        "responses": {
-            "201": {
-                "description": "The report is stored.",
-                "content": {"application/json": {"schema": created}},
-            },
-            "400": PROBLEM_RESPONSE,
-            "404": PROBLEM_RESPONSE,
-            "429": PROBLEM_RESPONSE,
-        },
-    }
+    } | _rider_write(request, created, stored="The report is stored.")
 
 
 def _checkin():
@@ -176,13 +165,16 @@ def _checkin():
         "manager sees riders disagreeing with the data, but nothing is opened for them to "
         "resolve. Limited per IP address and per station (429 when exceeded, with Retry-After).",
         "operationId": "checkIn",
+    } | _rider_write(request, created, stored="The check-in is stored.")
+
+
+def _rider_write(request, created, *, stored):
+    """The parameters, body and answers of a rider's write to a station (a report, a check-in)."""
+    return {
         "parameters": [STATION_ID],
         "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
         "responses": {
-            "201": {
-                "description": "The check-in is stored.",
-                "content": {"application/json": {"schema": created}},
-            },
+            "201": {"description": stored, "content": {"application/json": {"schema": created}}},
             "400": PROBLEM_RESPONSE,
             "404": PROBLEM_RESPONSE,
             "429": PROBLEM_RESPONSE,
