@@ -107,6 +107,15 @@ def record_checkin(station, facts, *, device, at):
 _C = Checkin.__table__
 _S = Station.__table__
 
+# A station's latest check-in, as a column of a query on stations (the search rows of geo.py):
+# an index lookup that tells whether what riders said of it can have changed.
+LAST_CHECKIN = (
+    sa.select(sa.func.max(_C.c.at))
+    .where(_C.c.station_id == _S.c.id)
+    .scalar_subquery()
+    .label("last_checkin_at")
+)
+
 
 def _devices(condition):
     return sa.func.count(sa.distinct(sa.case((condition, _C.c.device))))
@@ -116,10 +125,11 @@ def _latest(condition):
     return sa.func.max(sa.case((condition, _C.c.at)))
 
 
-def _summary_query(now):
-    day_ago, week_ago = now - DAY, now - WEEK
-    day = _C.c.at > day_ago
-    week = _C.c.at > week_ago
+def _summary_query():
+    """What riders said of each fact of some stations (FactCheckins' fields), in one statement:
+    built once, its times given at each call."""
+    day = _C.c.at > sa.bindparam("day_ago")
+    week = _C.c.at > sa.bindparam("week_ago")
     recent = sa.and_(day, sa.or_(_S.c.verified_at.is_(None), _C.c.at > _S.c.verified_at))
     yes, no = _C.c.value, sa.not_(_C.c.value)
     columns = (
@@ -140,9 +150,12 @@ def _summary_query(now):
         sa.select(_C.c.station_id, _C.c.fact, *columns)
         .select_from(_C.join(_S, _S.c.id == _C.c.station_id))
         .where(_C.c.station_id.in_(sa.bindparam("ids", expanding=True)))
-        .where(_C.c.at > now - STALE_AFTER)
+        .where(_C.c.at > sa.bindparam("since"))
         .group_by(_C.c.station_id, _C.c.fact)
     )
+
+
+_SUMMARY = _summary_query()
 
 
 def checkin_summaries(station_ids, *, now):
@@ -150,8 +163,11 @@ def checkin_summaries(station_ids, *, now):
     ids = list(set(station_ids))
     if not ids:
         return {}
+    times = {"day_ago": now - DAY, "week_ago": now - WEEK, "since": now - STALE_AFTER}
     summaries = {}
-    for station_id, fact, *values in db.session.execute(_summary_query(now), {"ids": ids}):
+    for station_id, fact, *values in db.session.connection().execute(
+        _SUMMARY, times | {"ids": ids}
+    ):
         summaries.setdefault(station_id, {})[fact] = FactCheckins(*values)
     return summaries
 

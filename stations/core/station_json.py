@@ -32,6 +32,10 @@ _amenities_of = attrgetter(*AMENITIES)
 # (closed_reason, closed_until), its checkins.ManagerFacts), for every station this process
 # has shown.
 _stored = {}
+# station id -> ((its change_seq, its latest check-in, the minute), its check-in fields), for
+# the stations this process has listed: a new check-in or a change to the station makes them
+# be worked out again, and so does the next minute (riders' counts are of the last 24 hours).
+_confirmed = {}
 _LOAD_SLICE = 2000
 # What _live_fields works out: never kept in the store.
 _LIVE_FIELDS = set(
@@ -69,14 +73,13 @@ def station_items(found, *, coord):
     ]
     if stale:
         _remember(stale)
-    now = local_now()
-    said = checkin_summaries((f.station.id for f in found), now=now)
+    _confirm([f.station for f in found if f.station.id in _stored])
     items = []
     for row, distance_m, state in found:
         if row.id in _stored:
-            _seq, members, closure, manager = _stored[row.id]
+            _seq, members, closure, _manager = _stored[row.id]
             live = _live_fields(row, state, closure, coord=coord, open_reports=row.open_reports)
-            live |= confirmations(said.get(row.id, {}), manager, now=now)
+            live |= _confirmed[row.id][1]
             live["distance_m"] = round(distance_m, 1)
             # Two JSON objects with no key in common, made one: {live..., stored...}.
             items.append(orjson.Fragment(orjson.dumps(live)[:-1] + b"," + members + b"}"))
@@ -86,6 +89,22 @@ def station_items(found, *, coord):
 def forget_stored():
     """Empty the store (tests roll back changes, and with them change numbers)."""
     _stored.clear()
+    _confirmed.clear()
+
+
+def _confirm(rows):
+    """Keep the check-in fields of these search rows (stations in the store) up to date: one
+    query for those with check-ins whose fields are not current, none for the others."""
+    now = local_now()
+    minute = int(now.timestamp() // 60)
+    keys = {row.id: (row.change_seq, row.last_checkin_at, minute) for row in rows}
+    stale = [row for row in rows if _confirmed.get(row.id, (None,))[0] != keys[row.id]]
+    if not stale:
+        return
+    said = checkin_summaries((row.id for row in stale if row.last_checkin_at is not None), now=now)
+    for row in stale:
+        fields = confirmations(said.get(row.id, {}), _stored[row.id][3], now=now)
+        _confirmed[row.id] = (keys[row.id], fields)
 
 
 def _remember(station_ids):

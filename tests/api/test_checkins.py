@@ -301,16 +301,33 @@ def test_last_modified_moves_with_a_checkin(app):
     assert after.last_modified > before.last_modified
 
 
-def test_nearest_reads_checkins_in_one_statement(app):
+def test_nearest_sums_checkins_once_in_a_while_and_for_stations_that_have_them(app):
     stations = [make_station(f"S-{n}", lat=22.5431 + n * 0.001) for n in range(12)]
     for station in stations[::3]:
         record_checkin(station, {"open": True}, device=DEVICE, at=utcnow())
     db.session.commit()
-    with statements_run(db.engine) as seen:
-        body = app.test_client().get(NEAREST).get_json()
-    assert body["count"] == 12
+    client = app.test_client()
+
+    def summing():
+        """The summaries a nearest request reads, as the stations they ask for."""
+        with statements_run(db.engine) as seen:
+            body = client.get(NEAREST).get_json()
+        assert body["count"] == 12
+        summaries = [params for sql, params in seen if "GROUP BY checkin.station_id" in sql]
+        searches = [sql for sql, _ in seen if "FROM checkin" in sql and "GROUP BY" not in sql]
+        # The search tells which stations have check-ins, in its own statement.
+        assert searches and all("station.change_seq" in sql for sql in searches)
+        return body, summaries
+
+    body, summaries = summing()
     assert sum(item["confirmations"]["open"]["riders_yes_24h"] for item in body["data"]) == 4
-    assert len([s for s, _ in seen if "FROM checkin" in s]) == 1
+    assert len(summaries) == 1  # one statement, for the four stations that have check-ins
+    assert summing()[1] == []  # nothing new: the process knows them
+    check_in(client, stations[1].id, {"open": False})
+    body, summaries = summing()
+    assert len(summaries) == 1
+    [item] = [item for item in body["data"] if item["id"] == stations[1].id]
+    assert item["confirmations"]["open"]["riders_no_24h"] == 1
 
 
 def test_the_api_documents_checkins(app):
