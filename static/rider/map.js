@@ -312,9 +312,13 @@
     var hours = hoursState(s);
     body.appendChild(el("span", "hours hours-" + hours[0], hours[1]));
     body.appendChild(fillAmenities(el("ul", "ams"), s.amenities, cfg.listAmenities));
-    body.appendChild(el("span", "verified", verifiedText(s.verified_at)));
-    var warning = warningText(s);
-    if (warning) body.appendChild(el("span", "warning", warning));
+    var verified = body.appendChild(el("span", "verified", verifiedText(s.verified_at)));
+    if (s.riders_report_otherwise) {
+      body.appendChild(el("span", "warning", "⚠ " + T.riders_otherwise));
+    } else if (s.may_be_out_of_date) {
+      verified.appendChild(document.createTextNode(" · "));
+      verified.appendChild(el("span", "warning", T.may_be_out_of_date));
+    }
     open.appendChild(body);
     open.addEventListener("click", function () { showDetail(s); });
     item.appendChild(open);
@@ -379,11 +383,6 @@
     var days = Math.floor((Date.now() - Date.parse(iso)) / 86400e3);
     if (days < 1) return T.today;
     return days < 2 ? T.yesterday : fill(T.days_ago, {n: days});
-  }
-
-  function warningText(s) {
-    if (s.riders_report_otherwise) return "⚠ " + T.riders_otherwise;
-    return s.may_be_out_of_date ? T.may_be_out_of_date : "";
   }
 
   /* What riders said of a fact (the last 24 hours, else the last 7 days), and who confirmed it. */
