@@ -235,7 +235,8 @@ def _last_confirmed(checkins, manager):
 
 def changed_at(checkins, manager, *, now):
     """When the check-in fields last changed by the passing of time alone (a check-in leaving a
-    window, the station going out of date), for Last-Modified; None if never."""
+    window, the station going out of date), for Last-Modified; None if never. (A check-in
+    leaving the 30 days read is not seen: the ETag, a hash of the body, still changes.)"""
     moments = []
     for said in checkins.values():
         if said.left_day_at:

@@ -6,12 +6,14 @@ and reuses them while a search row brings the same change_seq. The live fields (
 the asked datum, the status in force, open now, open reports) are worked out for every answer.
 Only read-only requests fill the store, so what it keeps was committed.
 
-Rider check-ins are live fields too, summed for the stations of each answer (checkins.py). A
-check-in does not renumber its station: that would update the station row, bumping the version
-that every manager's open form was read at (their next save would be refused as stale), queue
-riders' taps behind the one station writer the change numbers allow, and fill the change feed,
-which carries the stations' own record, with riders' taps. So the feed and export leave them out,
-and Last-Modified counts check-ins as it counts reports (changes.data_version).
+Rider check-ins are live fields too (checkins.py): summed at each request for one station or a
+box; for nearest, kept per station until its latest check-in or change_seq moves, or a minute
+passes (a search row brings its latest check-in time). A check-in does not renumber its
+station: that would update the station row, bumping the version that every manager's open form
+was read at (their next save would be refused as stale), queue riders' taps behind the one
+station writer the change numbers allow, and fill the change feed, which carries the stations'
+own record, with riders' taps. So the feed and export leave them out, and Last-Modified counts
+check-ins as it counts reports (changes.data_version).
 """
 
 from functools import lru_cache
@@ -65,8 +67,9 @@ def station_items(found, *, coord):
     """station_json, with distance_m, for what geo.nearest_stations found, as JSON.
 
     The stored fields come from this process's store, already in JSON, and each item is one
-    orjson.Fragment. A station deleted since the search is left out. What riders said of the
-    stations is read in one query.
+    orjson.Fragment. A station deleted since the search is left out. The check-in fields are
+    kept per process too (_confirm): read again, in one query, only for stations with a check-in
+    or a change since, or after a minute.
     """
     stale = [
         f.station.id for f in found if _stored.get(f.station.id, (None,))[0] != f.station.change_seq
