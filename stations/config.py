@@ -87,6 +87,8 @@ SETTINGS = (
     Setting("LOGIN_LIMIT_PER_IP", "20 per 15 minutes"),
     Setting("REPORT_LIMIT_PER_IP", "5 per hour"),
     Setting("REPORT_LIMIT_PER_STATION", "30 per hour"),
+    Setting("CHECKIN_LIMIT_PER_IP", "30 per hour"),
+    Setting("CHECKIN_LIMIT_PER_STATION", "120 per hour"),
     Setting("API_KEY_CACHE_S", 10, seconds),
     Setting("API_KEY_USAGE_FLUSH_S", 10, seconds),
     Setting("CORS_ORIGINS", "*"),

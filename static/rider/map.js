@@ -1,5 +1,6 @@
 /* The rider's page: position, filters, the nearest list (from the API, in its order), the
-   station detail with navigation links, and the markers on the Folium-built Leaflet map. */
+   station detail with navigation links and check-ins, and the markers on the Folium-built
+   Leaflet map. */
 (function () {
   "use strict";
 
@@ -212,7 +213,7 @@
 
   /* ---- State: the rider's WGS-84 position, where it came from, the filters, the list. */
   var state = {position: null, source: null, listedAt: null, filters: filtersFrom(location.search),
-    stations: [], request: 0};
+    stations: [], request: 0, said: {}};
   var watchId = null, recenter = false;
 
   /* A new position; the map centres on it after "locate me" or a district, not on every move. */
@@ -311,7 +312,13 @@
     var hours = hoursState(s);
     body.appendChild(el("span", "hours hours-" + hours[0], hours[1]));
     body.appendChild(fillAmenities(el("ul", "ams"), s.amenities, cfg.listAmenities));
-    body.appendChild(el("span", "verified", verifiedText(s.verified_at)));
+    var verified = body.appendChild(el("span", "verified", verifiedText(s.verified_at)));
+    if (s.riders_report_otherwise) {
+      body.appendChild(el("span", "warning", "⚠ " + T.riders_otherwise));
+    } else if (s.may_be_out_of_date) {
+      verified.appendChild(document.createTextNode(" · "));
+      verified.appendChild(el("span", "warning", T.may_be_out_of_date));
+    }
     open.appendChild(body);
     open.addEventListener("click", function () { showDetail(s); });
     item.appendChild(open);
@@ -325,6 +332,14 @@
   /* ---- Station detail. */
   function showDetail(s) {
     var dialog = $("detail");
+    fillDetail(s);
+    $("copy-status").textContent = "";
+    $("checkin-status").textContent = "";
+    if (dialog.showModal) dialog.showModal(); else dialog.setAttribute("open", "");
+  }
+
+  function fillDetail(s) {
+    var dialog = $("detail");
     $("detail-name").textContent = s.name;
     $("detail-kind").textContent = T.kinds[s.kind];
     var hours = hoursState(s);
@@ -337,11 +352,108 @@
     $("detail-hours").textContent = hoursInWords(s.opening_hours);
     $("detail-verified").textContent = verifiedText(s.verified_at);
     fillAmenities($("detail-amenities"), s.amenities, cfg.allAmenities);
+    $("detail-otherwise").hidden = !s.riders_report_otherwise;
+    $("detail-stale").hidden = !s.may_be_out_of_date;
+    fillCheckins(s);
     var links = navLinks(s);
     dialog.querySelectorAll("[data-nav]").forEach(function (a) { a.href = links[a.dataset.nav]; });
     dialog.dataset.stationId = s.id;
-    $("copy-status").textContent = "";
-    if (dialog.showModal) dialog.showModal(); else dialog.setAttribute("open", "");
+  }
+
+  /* ---- Check-ins: one tap per fact. A rider is a random id this browser keeps, nothing more. */
+  var DEVICE_KEY = "stations.device", visitDevice = null;
+
+  function randomId() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
+  function deviceId() {
+    try {
+      var id = localStorage.getItem(DEVICE_KEY);
+      if (!id) { id = randomId(); localStorage.setItem(DEVICE_KEY, id); }
+      return id;
+    } catch (e) {  // storage blocked: one id for this visit
+      return visitDevice || (visitDevice = randomId());
+    }
+  }
+
+  function agoText(iso) {
+    var days = Math.floor((Date.now() - Date.parse(iso)) / 86400e3);
+    if (days < 1) return T.today;
+    return days < 2 ? T.yesterday : fill(T.days_ago, {n: days});
+  }
+
+  /* What riders said of a fact (the last 24 hours, else the last 7 days), and who confirmed it. */
+  function saidText(fact, c) {
+    var day = c.riders_yes_24h + c.riders_no_24h > 0;
+    var values = {when: day ? T.within_24h : T.within_7d,
+      what: fact === "open" ? "" : T.amenities[fact].toLowerCase()};
+    var yes = day ? c.riders_yes_24h : c.riders_yes_7d, no = day ? c.riders_no_24h : c.riders_no_7d;
+    var parts = [];
+    if (yes) parts.push(fill(fact === "open" ? T.said_open : T.said_yes, Object.assign({n: yes}, values)));
+    if (no) parts.push(fill(fact === "open" ? T.said_closed : T.said_no, Object.assign({n: no}, values)));
+    if (c.confirmed_by) parts.push(fill(T["confirmed_by_" + c.confirmed_by], {when: agoText(c.confirmed_at)}));
+    return (c.riders_otherwise ? "⚠ " : "") + parts.join(" · ");
+  }
+
+  function fillCheckins(s) {
+    var list = $("detail-checkins");
+    list.textContent = "";
+    if (!s.confirmations) return;  // an answer kept from before check-ins
+    cfg.checkinFacts.forEach(function (fact) {
+      var c = s.confirmations[fact], name = fact === "open" ? T.open_fact : T.amenities[fact];
+      var item = el("li", "checkin" + (c.riders_otherwise ? " otherwise" : ""));
+      item.dataset.fact = fact;
+      var text = el("span", "checkin-text");
+      text.appendChild(el("span", "checkin-name", name));
+      text.appendChild(el("span", "checkin-said", saidText(fact, c)));
+      item.appendChild(text);
+      var group = el("span", "checkin-buttons");
+      group.setAttribute("role", "group");
+      group.setAttribute("aria-label", name);
+      [true, false].forEach(function (value) {
+        var words = fact === "open" ? [T.yes_open, T.no_open] : [T.yes_has, T.no_has];
+        var button = el("button", value ? "yes" : "no", words[value ? 0 : 1]);
+        button.type = "button";
+        button.setAttribute("aria-pressed", state.said[s.id + ":" + fact] === value ? "true" : "false");
+        button.addEventListener("click", function () { checkIn(s, fact, value); });
+        group.appendChild(button);
+      });
+      item.appendChild(group);
+      list.appendChild(item);
+    });
+  }
+
+  function checkIn(s, fact, value) {
+    var body = {device: deviceId()}, status = $("checkin-status");
+    if (fact === "open") body.open = value; else { body.amenities = {}; body.amenities[fact] = value; }
+    fetch(fill(cfg.checkinUrl, {id: s.id}), {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify(body)})
+      .then(function (response) {
+        if (!response.ok) throw new Error(response.status);
+        return response.json();
+      })
+      .then(function (answer) {
+        state.said[s.id + ":" + fact] = value;
+        status.textContent = answer.data.counted ? T.checkin_thanks : T.checkin_repeat;
+        refreshStation(s);
+      }, function (error) {
+        status.textContent = error.message === "429" ? T.checkin_limited : T.checkin_failed;
+      });
+  }
+
+  /* The station as it is now (with what riders just said), in the open detail and the list. */
+  function refreshStation(s) {
+    fetch(fill(cfg.stationUrl, {id: s.id}), {cache: "no-cache"})
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (body) {
+        Object.assign(s, body.data, {distance_m: s.distance_m});
+        if ($("detail").dataset.stationId === String(s.id)) fillDetail(s);
+        var rank = state.stations.indexOf(s), item = document.querySelector('#list li[data-station-id="' + s.id + '"]');
+        if (rank >= 0 && item) item.replaceWith(listItem(s, rank + 1));
+      }, function () {});  // the check-in is in; the refresh is extra
   }
 
   function copyAddress() {

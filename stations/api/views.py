@@ -1,9 +1,11 @@
-"""The JSON API under /api/v1: nearest stations, one station, stations in a box, rider reports."""
+"""The JSON API under /api/v1: nearest stations, one station, stations in a box, rider reports
+and check-ins."""
 
 from flask import Blueprint, abort, jsonify, request
 
 from ..core import datum
 from ..core.changes import data_version
+from ..core.checkins import changed_at, checkin_summaries, manager_facts, record_checkin
 from ..core.db import db
 from ..core.geo import BBox, Position, Search, nearest_stations, stations_in_bbox
 from ..core.hours import local_now, open_state_since
@@ -11,6 +13,7 @@ from ..core.models import AMENITIES, KINDS, REPORT_REASONS, Station
 from ..core.reports import MAX_TEXT_LENGTH, create_report, open_report_counts
 from ..core.station_json import station_feature, station_items, station_json
 from ..ops import readiness
+from .bodies import checkin_body
 from .http_cache import cacheable
 from .limits import limited, remote_address
 from .openapi import openapi_document
@@ -22,14 +25,16 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 GEOJSON = "application/geo+json"
 
 
-def _last_modified(rows, *, data_since, now):
-    """When what these rows show last changed: their data, or a station opening or closing."""
+def _last_modified(rows, said, *, data_since, now):
+    """When what these rows show last changed: their data, a station opening or closing, or
+    riders' check-ins (`said`, by station id) leaving their windows."""
     moments = [
         open_state_since(
             hours=r.opening_hours, status=r.status, closed_until=r.closed_until, at=now
         )
         for r in rows
     ]
+    moments += [changed_at(said.get(r.id, {}), manager_facts(r), now=now) for r in rows]
     return max([data_since, *(moment for moment in moments if moment is not None)])
 
 
@@ -108,9 +113,11 @@ def station(station_id):
     now = local_now()
     _, data_since = data_version()
     reports = open_report_counts([row.id]).get(row.id, 0)
-    item = station_json(row, coord=coord, now=now, open_reports=reports)
+    said = checkin_summaries([row.id], now=now)
+    item = station_json(row, coord=coord, now=now, open_reports=reports, checkins=said.get(row.id))
     response = _negotiated(station_feature(item) if geojson else {"data": item}, geojson=geojson)
-    return cacheable(response, last_modified=_last_modified([row], data_since=data_since, now=now))
+    since = _last_modified([row], said, data_since=data_since, now=now)
+    return cacheable(response, last_modified=since)
 
 
 @bp.get("/stations")
@@ -127,8 +134,16 @@ def station_list():
     _, data_since = data_version()
     rows, total = stations_in_bbox(bbox=_box_in_wgs84(box, coord), page=page, per_page=per_page)
     reports = open_report_counts(row.id for row in rows)
+    said = checkin_summaries((row.id for row in rows), now=now)
     items = [
-        station_json(row, coord=coord, now=now, open_reports=reports.get(row.id, 0)) for row in rows
+        station_json(
+            row,
+            coord=coord,
+            now=now,
+            open_reports=reports.get(row.id, 0),
+            checkins=said.get(row.id),
+        )
+        for row in rows
     ]
     paging = {"page": page, "per_page": per_page, "total": total}
     if geojson:
@@ -136,7 +151,8 @@ def station_list():
     else:
         body = {"data": items}
     response = _negotiated(body | paging, geojson=geojson)
-    return cacheable(response, last_modified=_last_modified(rows, data_since=data_since, now=now))
+    since = _last_modified(rows, said, data_since=data_since, now=now)
+    return cacheable(response, last_modified=since)
 
 
 def _station_key():
@@ -168,6 +184,23 @@ def report(station_id):
     db.session.commit()
     item = {"id": saved.id, "station_id": station_id, "reason": reason, "text": saved.text}
     return jsonify(data=item | {"status": "open"}), 201
+
+
+@bp.post("/stations/<id:station_id>/checkins")
+@limited(
+    ("CHECKIN_LIMIT_PER_IP", remote_address),
+    ("CHECKIN_LIMIT_PER_STATION", _station_key),
+    message="Too many check-ins: try again after the number of seconds in Retry-After.",
+)
+def checkin(station_id):
+    """A rider says what is true at a station now (no login; limited per IP and per station)."""
+    facts, device = checkin_body(request.get_json(silent=True))
+    row = db.session.get(Station, station_id) or abort(404, "No station has this id.")
+    counted = record_checkin(row, facts, device=device, at=local_now())
+    db.session.commit()
+    said = {"open": facts.pop("open")} if "open" in facts else {}
+    item = {"station_id": station_id} | said | {"amenities": facts, "counted": counted}
+    return jsonify(data=item), 201
 
 
 @bp.get("/health")

@@ -16,12 +16,20 @@ import sqlalchemy as sa
 
 from .db import db
 from .hours import local_now
-from .models import Report, Station, StationTombstone
+from .models import Checkin, Report, Station, StationTombstone
 from .station_json import station_json
 
-# Station JSON fields worked out at each request (from the time, or from rider reports), not
-# stored: the feed and the export carry the stored record only; the live endpoints have these.
-LIVE_FIELDS = ("open_now", "next_change_at", "open_reports")
+# Station JSON fields worked out at each request (from the time, or from rider reports and
+# check-ins), not stored: the feed and the export carry the stored record only; the live
+# endpoints have these.
+LIVE_FIELDS = (
+    "open_now",
+    "next_change_at",
+    "open_reports",
+    "confirmations",
+    "riders_report_otherwise",
+    "may_be_out_of_date",
+)
 # What Last-Modified says before anything was ever stored.
 _BEGINNING = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -49,8 +57,8 @@ def station_record(row, *, coord):
 def data_version():
     """(the last change number, the time of the latest change) of the data the API shows.
 
-    The time counts rider reports too (their count is in every station's JSON). One statement,
-    so everything comes from one snapshot; each part is an index lookup.
+    The time counts rider reports and check-ins too (they are in every station's JSON). One
+    statement, so everything comes from one snapshot; each part is an index lookup.
     """
     latest = [
         sa.select(sa.func.max(column)).scalar_subquery()
@@ -61,6 +69,7 @@ def data_version():
             StationTombstone.deleted_at,
             Report.created_at,
             Report.resolved_at,
+            Checkin.at,
         )
     ]
     seq, gone_seq, *moments = db.session.execute(sa.select(*latest)).one()

@@ -60,6 +60,11 @@ def utcnow():
     return datetime.now(UTC)
 
 
+def iso(moment):
+    """An ISO 8601 instant, in UTC written with a Z; None stays None."""
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
 def _is_sqlite(dbapi_connection):
     return type(dbapi_connection).__module__ == "sqlite3"
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from geoalchemy2 import Geography
 from pyproj import Geod
 
+from .checkins import LAST_CHECKIN
 from .db import DriverStatement, db, read_connection
 from .hours import OpenState, local_date, local_now, state_at
 from .models import Station
@@ -66,6 +67,7 @@ class SearchRow(NamedTuple):
     status: str
     closed_until: date | None
     open_reports: int
+    last_checkin_at: object  # its latest rider check-in, as the driver gives it; None if none
     # The cheap distance the database orders by: metres on PostGIS's sphere, squared degrees
     # (longitudes scaled by cos(lat)) on SQLite.
     rough_distance: float
@@ -94,7 +96,7 @@ _RTREE = sa.table(
 )
 _STATION = Station.__table__
 # What a search reads of each station: SearchRow's fields, but the last.
-_SEARCHED = (*(_STATION.c[name] for name in SearchRow._fields[:7]), OPEN_REPORTS)
+_SEARCHED = (*(_STATION.c[name] for name in SearchRow._fields[:7]), OPEN_REPORTS, LAST_CHECKIN)
 # SQLite only: (when last counted, {(row, column): stations}) in cells of _CELL_DEG degrees.
 _CELL_DEG = 0.1
 _CELLS_COUNTED_EVERY_S = 600.0

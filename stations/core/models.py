@@ -1,5 +1,5 @@
 """The models: stations (positions in WGS-84, every change numbered), accounts, the audit
-trail, rider reports, API keys."""
+trail, rider reports and check-ins, API keys."""
 
 import secrets
 from datetime import date, datetime
@@ -219,6 +219,31 @@ class Report(db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by: Mapped[int | None] = mapped_column(sa.ForeignKey("account.id"))
     resolution: Mapped[str | None] = mapped_column(sa.String(10))
+
+
+# What a rider can check in at a station: whether it is open now, and these amenities.
+CHECKIN_AMENITIES = ("drinking_water", "food_heating", "phone_charging", "ebike_charging", "toilet")
+CHECKIN_FACTS = ("open", *CHECKIN_AMENITIES)
+
+
+class Checkin(db.Model):
+    """One fact a rider checked at a station, yes or no, from one device (a SHA-256 of the random
+    id the rider's browser keeps: no account, IP address or key). `expected` is what the station's
+    data said at that moment (open now, or the manager's flag). Never changes the station."""
+
+    __tablename__ = "checkin"
+    __table_args__ = (
+        sa.Index("ix_checkin_station_at", "station_id", "at"),
+        sa.Index("ix_checkin_at", "at"),  # for Last-Modified: when riders last checked in
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(sa.ForeignKey("station.id", ondelete="CASCADE"))
+    fact: Mapped[str] = mapped_column(sa.String(20))
+    value: Mapped[bool]
+    expected: Mapped[bool | None]
+    device: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Upload(db.Model):

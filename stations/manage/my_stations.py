@@ -23,6 +23,7 @@ from flask_login import current_user
 from ..api.problems import problem
 from ..core import audit, reports
 from ..core.accounts import station_for_user
+from ..core.checkins import riders_against
 from ..core.db import utcnow
 from ..core.hours import SHENZHEN_TZ, effective_status, is_open_at, local_now, parse_hours
 from ..core.weekly import DAYS, read_week, week_from_expression, weekly_expression
@@ -68,10 +69,13 @@ def current_values(station):
 
 @bp.get("/")
 def index():
-    """My stations, with their open report counts."""
+    """My stations, with their open report counts; first, those where riders report otherwise."""
     stations = current_user.stations
     counts = reports.open_report_counts(s.id for s in stations)
-    return render_template("manage/index.html", stations=stations, counts=counts)
+    otherwise = riders_against(stations, now=local_now())
+    return render_template(
+        "manage/index.html", stations=stations, counts=counts, otherwise=otherwise
+    )
 
 
 @bp.get("/stations/<id:station_id>")
@@ -112,6 +116,7 @@ def station_page(station, *, status=200, invalid=None, conflict=None):
         status_now=status_now,
         open_now=is_open_at(hours=station.opening_hours, status=status_now, at=now),
         reports=reports.open_reports(station.id),
+        otherwise=riders_against([station], now=now).get(station.id, {}),
         actions_for=reports.actions_for,
         history=audit.history(station.id),
         conflict=conflict,

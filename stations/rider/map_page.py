@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from ..assets import A_YEAR_S, asset_url
 from ..core.db import db
 from ..core.districts import district_centres
-from ..core.models import AMENITIES, KINDS, Station
+from ..core.models import AMENITIES, CHECKIN_FACTS, KINDS, Station
 from ..i18n import AMENITY_NAMES, KIND_NAMES, LANG_COOKIE, LANGUAGES, script_text
 from .folium_map import build_map, tiles_for
 
@@ -54,6 +54,9 @@ def _page_config(fmap):
         "allAmenities": AMENITIES,
         "nearestUrl": url_for("api.nearest"),
         "stationsUrl": url_for("api.station_list"),
+        "stationUrl": url_for("api.station", station_id=0).removesuffix("0") + "{id}",
+        "checkinUrl": url_for("api.checkin", station_id=0).replace("/0/", "/{id}/"),
+        "checkinFacts": CHECKIN_FACTS,
         "serviceWorkerUrl": url_for("pages.service_worker"),
         "districts": {d["code"]: {"lat": d["lat"], "lng": d["lng"]} for d in district_centres()},
         "text": script_text(),

@@ -13,7 +13,8 @@ from stations.core.station_json import station_items
 def found(station, distance_m, **changes):
     """What nearest_stations would give for this station (with these fields changed)."""
     values = {name: getattr(station, name) for name in SearchRow._fields[:7]}
-    row = SearchRow(**(values | {"open_reports": 0, "rough_distance": distance_m} | changes))
+    searched = {"open_reports": 0, "last_checkin_at": None, "rough_distance": distance_m}
+    row = SearchRow(**(values | searched | changes))
     state = state_at(
         hours=row.opening_hours, status=row.status, closed_until=row.closed_until, at=local_now()
     )

@@ -327,6 +327,49 @@ def test_a_rider_report_shows_up_for_that_stations_manager_only(app, browsers, w
     assert manager_b.get(f"/manage/stations/{world.a.id}").status_code == 404
 
 
+def deny_water(app, station_id, devices):
+    """`devices` riders (each its own device and address) say there is no water."""
+    for n in range(devices):
+        rider = app.test_client()
+        rider.environ_base["REMOTE_ADDR"] = f"10.9.0.{n}"
+        body = {"device": f"rider-device-{n:08d}", "amenities": {"drinking_water": False}}
+        assert rider.post(f"/api/v1/stations/{station_id}/checkins", json=body).status_code == 201
+
+
+def test_riders_against_the_data_show_at_the_top_for_that_stations_manager(app, browsers, world):
+    manager_a, manager_b = browsers["manager_a"], browsers["manager_b"]
+    deny_water(app, world.a.id, 2)
+    assert "骑手反馈" not in manager_a.get("/manage/").text
+    deny_water(app, world.a.id, 3)
+    index = manager_a.get("/manage/").text
+    assert index.index('id="riders-otherwise"') < index.index('<ul class="plain">')
+    said = "饮用水：3 位骑手 24 小时内说“无”，站点写的是“有”"
+    assert said in index and "骑手反馈不同" in index
+    page = manager_a.get(f"/manage/stations/{world.a.id}").text
+    assert said in page and 'id="riders-otherwise"' in page
+    assert "骑手反馈" not in manager_b.get("/manage/").text
+    assert "骑手反馈" not in manager_b.get(f"/manage/stations/{world.b.id}").text
+    # A check-in is not a report: no report opened, the station unchanged.
+    assert "条骑手报告" in index and "2 条骑手报告" not in index
+    assert api_station(manager_a, world.a.id)["amenities"]["drinking_water"] is True
+    # The manager looks and confirms: what riders said before is settled.
+    assert (
+        post(manager_a, f"/manage/stations/{world.a.id}/verify", {"version": 1}).status_code == 302
+    )
+    assert "骑手反馈" not in manager_a.get("/manage/").text
+
+
+def test_a_manager_who_agrees_with_riders_changes_the_flag(browsers, app, world):
+    manager_a = browsers["manager_a"]
+    deny_water(app, world.a.id, 3)
+    form = {"version": 1, "amenity": "drinking_water", "value": "no"}
+    assert post(manager_a, f"/manage/stations/{world.a.id}/amenities", form).status_code == 302
+    assert "骑手反馈" not in manager_a.get("/manage/").text
+    item = api_station(manager_a, world.a.id)
+    assert item["riders_report_otherwise"] is False
+    assert item["confirmations"]["drinking_water"]["confirmed_by"] == "riders"
+
+
 def test_resolving_a_report_with_a_fix_changes_the_station_audited_as_report(browsers, world):
     client = browsers["manager_a"]
     url = f"/manage/stations/{world.a.id}/reports/{world.report.id}/resolve"

@@ -2,7 +2,7 @@
 
 from copy import deepcopy
 
-from ...core.models import AMENITIES, KINDS, STATUSES
+from ...core.models import AMENITIES, CHECKIN_FACTS, KINDS, STATUSES
 
 NULLABLE_TEXT = {"type": ["string", "null"]}
 TEXT = {"type": "string"}
@@ -36,6 +36,9 @@ STATION = {
         "closed_reason",
         "closed_until",
         "open_reports",
+        "confirmations",
+        "riders_report_otherwise",
+        "may_be_out_of_date",
         "verified_at",
         "updated_at",
         "is_sample",
@@ -94,6 +97,26 @@ STATION = {
             "minimum": 0,
             "description": "Rider reports of a problem here that no manager has resolved yet.",
         },
+        "confirmations": {
+            "type": "object",
+            "description": "For the open state and each amenity riders can check in: who last "
+            "confirmed what the station's data says, and what riders said lately.",
+            "required": list(CHECKIN_FACTS),
+            "additionalProperties": False,
+            "properties": {
+                fact: {"$ref": "#/components/schemas/Confirmation"} for fact in CHECKIN_FACTS
+            },
+        },
+        "riders_report_otherwise": {
+            "type": "boolean",
+            "description": "At least 3 riders' devices contradicted the station's data of one "
+            "fact in the last 24 hours, since its manager last confirmed it. The filters still "
+            "follow the manager's data.",
+        },
+        "may_be_out_of_date": {
+            "type": "boolean",
+            "description": "Neither its manager nor riders confirmed anything here in 30 days.",
+        },
         "verified_at": {
             "type": ["string", "null"],
             "format": "date-time",
@@ -107,6 +130,40 @@ STATION = {
         "is_sample": {
             "type": "boolean",
             "description": "true for generated sample data, which is not a real station.",
+        },
+    },
+}
+_RIDERS = {"type": "integer", "minimum": 0}
+CONFIRMATION = {
+    "type": "object",
+    "description": "One fact: open now, or an amenity. Riders are counted by distinct devices.",
+    "required": [
+        "confirmed_at",
+        "confirmed_by",
+        "riders_yes_24h",
+        "riders_no_24h",
+        "riders_yes_7d",
+        "riders_no_7d",
+        "riders_otherwise",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "confirmed_at": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "When the station's data of this fact was last confirmed: by its "
+            "manager (verified_at) or by a rider's check-in agreeing with it (in the last 30 "
+            "days); null if never.",
+        },
+        "confirmed_by": {"enum": ["manager", "riders", None]},
+        "riders_yes_24h": _RIDERS | {"description": "Riders who said yes in the last 24 hours."},
+        "riders_no_24h": _RIDERS | {"description": "Riders who said no in the last 24 hours."},
+        "riders_yes_7d": _RIDERS | {"description": "Riders who said yes in the last 7 days."},
+        "riders_no_7d": _RIDERS | {"description": "Riders who said no in the last 7 days."},
+        "riders_otherwise": {
+            "type": "boolean",
+            "description": "At least 3 riders contradicted the station's data in the last 24 "
+            "hours, since its manager last confirmed it.",
         },
     },
 }
@@ -180,6 +237,7 @@ def base_schemas():
     return {
         "Station": STATION,
         "NearestStation": NEAREST_STATION,
+        "Confirmation": CONFIRMATION,
         "Feature": FEATURE,
         "Problem": PROBLEM,
     }

@@ -1,8 +1,10 @@
-"""The OpenAPI operations of the station endpoints: nearest, one, a box, reports, and the probes."""
+"""The OpenAPI operations of the station endpoints: nearest, one, a box, reports, check-ins, and
+the probes."""
 
 from ...core.datum import DATUMS
-from ...core.models import REPORT_REASONS
+from ...core.models import CHECKIN_AMENITIES, REPORT_REASONS
 from ...core.reports import MAX_TEXT_LENGTH
+from ..bodies import DEVICE_PATTERN
 from .parameters import COORD_OR_GEOJSON, FORMAT, STATION_ID, list_parameters, nearest_parameters
 from .probes import ready_operation
 from .schemas import PAGING, PROBLEM_RESPONSE
@@ -18,6 +20,7 @@ def station_paths():
         "/api/v1/stations/{station_id}": {"get": _one()},
         "/api/v1/stations": {"get": _listing()},
         "/api/v1/stations/{station_id}/reports": {"post": _report()},
+        "/api/v1/stations/{station_id}/checkins": {"post": _checkin()},
         "/api/v1/health": {"get": _health()},
         "/api/v1/ready": {"get": ready_operation()},
         "/api/v1/openapi.json": {"get": _openapi()},
@@ -110,13 +113,68 @@ def _report():
         "then it counts in the station's open_reports. Limited per IP address and per station "
         "(429 when exceeded, with Retry-After).",
         "operationId": "reportProblem",
+    } | _rider_write(request, created, stored="The report is stored.")
+
+
+def _checkin():
+    amenities = {
+        "type": "object",
+        "description": "Amenity name: true, the station has it now; false, it does not.",
+        "additionalProperties": False,
+        "properties": {name: {"type": "boolean"} for name in CHECKIN_AMENITIES},
+    }
+    is_open = {"type": "boolean", "description": "true: open now; false: not open now."}
+    device = {
+        "type": "string",
+        "pattern": DEVICE_PATTERN,
+        "description": "A random id the rider's device keeps (the rider page keeps one in the "
+        "browser's local storage); only its SHA-256 is stored, with no account, IP or key.",
+    }
+    request = {
+        "type": "object",
+        "required": ["device"],
+        "additionalProperties": False,
+        "description": "At least one fact: open, or an amenity in amenities.",
+        "anyOf": [
+            {"required": ["open"]},
+            {"required": ["amenities"], "properties": {"amenities": {"minProperties": 1}}},
+        ],
+        "properties": {"device": device, "open": is_open, "amenities": amenities},
+    }
+    checkin = {
+        "type": "object",
+        "required": ["station_id", "amenities", "counted"],
+        "properties": {
+            "station_id": {"type": "integer"},
+            "open": is_open,
+            "amenities": amenities,
+            "counted": {
+                "type": "boolean",
+                "description": "false when it only repeated, and replaced, this device's "
+                "check-ins at this station within the last hour (counted once).",
+            },
+        },
+    }
+    created = {"type": "object", "required": ["data"], "properties": {"data": checkin}}
+    return {
+        "summary": "Check in: confirm or deny what a station has now",
+        "description": "No login. One tap per fact: whether the station is open now, and whether "
+        "it has each amenity. A device's check-ins at a station within an hour count once. "
+        "Stations then show who last confirmed each fact and how many riders said yes or no "
+        "(confirmations); the manager's data stays what the filters use. Not a report: a "
+        "manager sees riders disagreeing with the data, but nothing is opened for them to "
+        "resolve. Limited per IP address and per station (429 when exceeded, with Retry-After).",
+        "operationId": "checkIn",
+    } | _rider_write(request, created, stored="The check-in is stored.")
+
+
+def _rider_write(request, created, *, stored):
+    """The parameters, body and answers of a rider's write to a station (a report, a check-in)."""
+    return {
         "parameters": [STATION_ID],
         "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
         "responses": {
-            "201": {
-                "description": "The report is stored.",
-                "content": {"application/json": {"schema": created}},
-            },
+            "201": {"description": stored, "content": {"application/json": {"schema": created}}},
             "400": PROBLEM_RESPONSE,
             "404": PROBLEM_RESPONSE,
             "429": PROBLEM_RESPONSE,
