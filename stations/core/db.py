@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from flask import g, has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session
 from sqlalchemy.orm import DeclarativeBase
 
 from ..config import ROOT
@@ -19,8 +20,30 @@ class Base(DeclarativeBase):
     pass
 
 
+# The `g` attribute holding the replica engine a public read uses (replicas.py), if any.
+READ_REPLICA = "stations_read_replica"
+
+
+class RoutingSession(Session):
+    """Flask-SQLAlchemy's session, reading from the replica the request was given (see
+    replicas.public_read); flushes, INSERT, UPDATE and DELETE always go to the primary.
+
+    SQLAlchemy's own way to route a session between engines ("Custom Vertical Partitioning":
+    override get_bind); Flask-SQLAlchemy takes the class as session_options["class_"].
+    """
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        replica = g.get(READ_REPLICA) if bind is None and has_app_context() else None
+        if replica is None or self._flushing or isinstance(clause, sa.UpdateBase):
+            return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+        return replica
+
+
 # create_savepoint lets tests run each case inside one outer transaction they roll back.
-db = SQLAlchemy(model_class=Base, session_options={"join_transaction_mode": "create_savepoint"})
+db = SQLAlchemy(
+    model_class=Base,
+    session_options={"join_transaction_mode": "create_savepoint", "class_": RoutingSession},
+)
 
 
 def _managed_by_hand(obj, name, type_, reflected, compare_to):
@@ -107,6 +130,23 @@ def _sqlite_begin(connection):
 _PG_TRY_AGAIN = ("55P03", "40001", "40P01")
 
 
+# PostgreSQL: connection_exception (08...), admin_shutdown, crash_shutdown, cannot_connect_now.
+_PG_UNREACHABLE = ("57P01", "57P02", "57P03")
+
+
+def unreachable(error):
+    """True for a DBAPI error (SQLAlchemy's) that says the database cannot be reached now: down,
+    restarting, or the connection lost. Nothing was saved: try again shortly."""
+    if getattr(error, "connection_invalidated", False):
+        return True
+    cause = getattr(error, "orig", None)
+    state = getattr(cause, "sqlstate", None)
+    if state is not None:
+        return state.startswith("08") or state in _PG_UNREACHABLE
+    # No SQLSTATE: the server refused or dropped the connection before saying anything.
+    return isinstance(error, sa.exc.OperationalError) and not isinstance(cause, sqlite3.Error)
+
+
 def lock_timed_out(error):
     """True for a DBAPI error (SQLAlchemy's) that says a lock could not be had: try again later."""
     cause = getattr(error, "orig", None)
@@ -185,6 +225,10 @@ class DriverStatement:
 
 
 def init_app(app):
-    """Bind the database and migrations to the app."""
+    """Bind the database (and its read replicas, see replicas.py) and migrations to the app."""
+    from . import replicas
+
+    replicas.configure(app)
     db.init_app(app)
+    replicas.init_app(app)
     migrate.init_app(app, db)

@@ -1,6 +1,5 @@
 """Logging in and out, and what guards every page: sessions, CSRF, login throttling."""
 
-
 from flask import (
     Blueprint,
     abort,
