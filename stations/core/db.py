@@ -164,25 +164,43 @@ def read_connection():
     or ROLLBACK round trips), on SQLite with no BEGIN (see _sqlite_connect). When the session
     has begun a transaction, or is bound to a connection (as in the tests, each inside a
     transaction they roll back), the session's connection, so that its writes are seen.
+
+    Driver errors are raised as SQLAlchemy raises them for its own statements (DBAPIError:
+    OperationalError, ...), so that they are answered alike.
     """
     bind = db.session.get_bind()
+    dialect = bind.dialect
     if not isinstance(bind, sa.Engine) or db.session().in_transaction():
-        yield db.session.connection().connection.driver_connection
+        try:
+            yield db.session.connection().connection.driver_connection
+        except dialect.loaded_dbapi.Error as error:
+            raise _wrapped(error, dialect) from error
         return
-    pooled = bind.raw_connection()
-    autocommit = bind.dialect.name == "postgresql"
+    try:
+        pooled = bind.raw_connection()
+    except dialect.loaded_dbapi.Error as error:
+        raise _wrapped(error, dialect) from error
+    autocommit = dialect.name == "postgresql"
     try:
         if autocommit:
             pooled.driver_connection.autocommit = True
         yield pooled.driver_connection
-    except bind.dialect.loaded_dbapi.Error as error:
-        if bind.dialect.is_disconnect(error, pooled.dbapi_connection, None):
+    except dialect.loaded_dbapi.Error as error:
+        lost = dialect.is_disconnect(error, pooled.dbapi_connection, None)
+        if lost:
             pooled.invalidate(error)  # as SQLAlchemy does for its own statements
-        raise
+        raise _wrapped(error, dialect, lost) from error
     finally:
         if autocommit and pooled.is_valid:
             pooled.driver_connection.autocommit = False
         pooled.close()
+
+
+def _wrapped(error, dialect, invalidated=False):
+    """A driver's error as SQLAlchemy's DBAPIError (OperationalError, ...) around it."""
+    return sa.exc.DBAPIError.instance(
+        None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=invalidated
+    )
 
 
 class DriverStatement:

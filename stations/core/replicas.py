@@ -34,7 +34,7 @@ from flask import current_app, g
 from flask_login import current_user
 
 from ..ops import metrics
-from .db import READ_REPLICA, db
+from .db import READ_REPLICA, db, unreachable
 
 # How often a replica in use is checked, and how soon one left aside is tried again (seconds).
 CHECK_S = 1.0
@@ -94,9 +94,13 @@ class Replicas:
         self.max_lag_s = max_lag_s
         self.lock = threading.Lock()
 
-    def choose(self):
-        """A replica in use (checked first when due), at random; None when none is."""
+    def choose(self, *, check_all=False):
+        """A replica in use (checked first when due, or all with `check_all`), at random; None
+        when none is."""
         now = time.monotonic()
+        if check_all:
+            for replica in self.replicas:
+                replica.next_check = min(replica.next_check, now)
         if any(replica.next_check <= now for replica in self.replicas):
             # One thread checks; the others go on with what is known.
             if self.lock.acquire(blocking=False):
@@ -221,35 +225,57 @@ def not_behind():
 
 def public_read(view):
     """Mark a view as a public read: answered from a replica in use, if any, unless someone is
-    logged in (a manager sees their own change at once); from the primary when the replica
-    fails during the read, or is behind what the caller has seen (ReplicaBehind)."""
+    logged in (a manager sees their own change at once). From the primary when the replica
+    fails during the read or is behind what the caller has seen (ReplicaBehind); and from a
+    replica checked there and then when the primary cannot be reached."""
 
     @functools.wraps(view)
     def read(*args, **kwargs):
         replicas = current_app.extensions.get(_EXTENSION)
-        replica = None
-        if replicas is not None and not current_user.is_authenticated:
-            replica = replicas.choose()
-        if replica is None:
+        if replicas is None or current_user.is_authenticated:
             metrics.count_public_read("primary")
             return view(*args, **kwargs)
-        engine = replica.engine
-        setattr(g, READ_REPLICA, engine)
+        replica = replicas.choose()
+        if replica is not None:
+            answered, response = _from_replica(replicas, replica, view, args, kwargs)
+            if answered:
+                return response
         try:
             response = view(*args, **kwargs)
-        except ReplicaBehind:
-            failed = None
-        except (sa.exc.DBAPIError, engine.dialect.loaded_dbapi.Error) as error:
-            failed = error
-        else:
-            metrics.count_public_read("replica")
+        except sa.exc.DBAPIError as error:
+            if not unreachable(error):
+                raise
+            db.session.rollback()
+            # The primary is down: a replica that answers has the best data there is.
+            replica = replicas.choose(check_all=True)
+            if replica is None:
+                raise
+            answered, response = _from_replica(replicas, replica, view, args, kwargs)
+            if not answered:
+                raise error from None
             return response
-        finally:
-            g.pop(READ_REPLICA, None)
-        db.session.rollback()
-        if failed is not None:
-            replicas.set_aside(replica, failed)
         metrics.count_public_read("primary")
-        return view(*args, **kwargs)
+        return response
 
     return read
+
+
+def _from_replica(replicas, replica, view, args, kwargs):
+    """(True, the view's response) from `replica`; (False, None) when it failed, or is behind
+    the caller (the session is then rolled back, for the primary to answer)."""
+    setattr(g, READ_REPLICA, replica.engine)
+    try:
+        response = view(*args, **kwargs)
+    except ReplicaBehind:
+        failed = None
+    except sa.exc.DBAPIError as error:
+        failed = error
+    else:
+        metrics.count_public_read("replica")
+        return True, response
+    finally:
+        g.pop(READ_REPLICA, None)
+    db.session.rollback()
+    if failed is not None:
+        replicas.set_aside(replica, failed)
+    return False, None
