@@ -10,16 +10,7 @@ left aside), and leaves it aside while it fails or lags more than REPLICA_MAX_LA
 then go to the primary. A read that fails on a replica is answered again from the primary (a
 read may run twice; nothing is written), so a replica going away costs no error.
 
-How the lag is measured, without a heartbeat table or any privilege: each check first reads the
-primary's WAL position (pg_current_wal_lsn) and keeps (time, position) for a while; then the
-replica's replayed position. A replica that has replayed a position the primary had at time t
-has every commit made before t, so its lag is at most now - t. PostgreSQL's own
-now() - pg_last_xact_replay_timestamp() is a second upper bound (the first commit it lacks came
-after the last it replayed), but alone it grows on an idle primary whose replica is current, so
-a replica at or past the primary's position counts as current (lag 0) and otherwise the smaller
-bound counts. With the primary unreachable, a replica that answers is used as it is: it is the
-best data there is. A server that is not in recovery (promoted, or not a standby) counts as
-current; so does any non-PostgreSQL replica (SQLite: a copy of the file, in the tests).
+How the lag is measured: replica_lag.py.
 """
 
 import functools
@@ -34,6 +25,7 @@ from flask import current_app, g
 from flask_login import current_user
 
 from ..ops import metrics
+from . import replica_lag
 from .db import READ_REPLICA, db, unreachable
 
 # How often a replica in use is checked, and how soon one left aside is tried again (seconds).
@@ -42,32 +34,10 @@ RECHECK_S = 3.0
 # A replica that takes longer than this to connect is down.
 CONNECT_TIMEOUT_S = 2
 _EXTENSION = "stations.replicas"
-_REPLICA_STATE = sa.text(
-    "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
-    " extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8"
-)
 
 
 class ReplicaBehind(Exception):
     """The replica has not yet replayed what the caller has already seen: ask the primary."""
-
-
-def lsn_number(text):
-    """A PostgreSQL WAL position ("16/B374D848") as a number."""
-    high, low = text.split("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
-def lag_bound(*, replayed, history, now, replay_age_s):
-    """The smallest upper bound of a replica's lag (seconds): `replayed`, its replayed position;
-    `history`, (time, primary position) pairs, oldest first, the last one just read;
-    `replay_age_s`, how old its last replayed commit is (None if it never replayed one)."""
-    if history and replayed >= history[-1][1]:
-        return 0.0
-    bounds = [now - moment for moment, position in history if position <= replayed]
-    if replay_age_s is not None:
-        bounds.append(max(replay_age_s, 0.0))
-    return min(bounds, default=math.inf)
 
 
 class Replica:
@@ -134,24 +104,8 @@ class Replicas:
 
     def _lag(self, replica, now):
         """An upper bound of the replica's lag behind the primary, in seconds."""
-        engine = replica.engine
-        if engine.dialect.name != "postgresql":
-            with engine.connect() as connection:
-                connection.exec_driver_sql("SELECT 1")
-            return 0.0
-        primary = _primary_position()
-        history = replica.history
-        if primary is not None:
-            history.append((now, primary))
-        while history and now - history[0][0] > 2 * self.max_lag_s + 2 * RECHECK_S:
-            history.popleft()
-        with engine.connect() as connection:
-            recovering, replayed, age_s = connection.execute(_REPLICA_STATE).one()
-        if not recovering or primary is None or replayed is None:
-            return 0.0
-        return lag_bound(
-            replayed=lsn_number(replayed), history=list(history), now=now, replay_age_s=age_s
-        )
+        keep_s = 2 * self.max_lag_s + 2 * RECHECK_S
+        return replica_lag.measure(replica.engine, replica.history, now=now, keep_s=keep_s)
 
     def _state(self, replica, in_use, lag_s, why, reason):
         """Record a check's outcome; log a change of state (once), count a setting aside."""
@@ -167,20 +121,6 @@ class Replicas:
             current_app.logger.warning(
                 "Read replica %s left aside, its reads go to the primary: %s", replica.label, why
             )
-
-
-def _primary_position():
-    """The primary's WAL position now, or None if it does not answer (or is not PostgreSQL)."""
-    primary = db.engines[None]
-    if not isinstance(primary, sa.Engine) or primary.dialect.name != "postgresql":
-        return None
-    try:
-        with primary.connect() as connection:
-            return lsn_number(
-                connection.exec_driver_sql("SELECT pg_current_wal_lsn()::text").scalar()
-            )
-    except sa.exc.DBAPIError:
-        return None
 
 
 def _reason(error):

@@ -17,7 +17,7 @@ from support import browser, make_world
 from stations import create_app
 from stations.core.db import db
 from stations.core.models import Report, Station, User
-from stations.core.replicas import lag_bound, lsn_number
+from stations.core.replica_lag import lag_bound, lsn_number
 
 OLD_NAME = "驿站 A"  # as the replica has it
 NEW_NAME = "驿站 A（新名）"  # as the primary has it since
