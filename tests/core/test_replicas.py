@@ -18,6 +18,7 @@ from stations import create_app
 from stations.core.db import db
 from stations.core.models import Report, Station, User
 from stations.core.replica_lag import lag_bound, lsn_number
+from stations.core.station_json import forget_stored
 
 OLD_NAME = "驿站 A"  # as the replica has it
 NEW_NAME = "驿站 A（新名）"  # as the primary has it since
@@ -57,6 +58,7 @@ def databases(request, tmp_path_factory):
 @pytest.fixture
 def make_app():
     """_app(), its engines closed after the test."""
+    forget_stored()  # station items remembered by (id, change number) from other databases
     made = []
     yield lambda *args: made.append(_app(*args)) or made[-1]
     for app in made:
