@@ -51,7 +51,7 @@ class Topology:
     token: str  # an API key of 5 a minute
     station_id: int  # the manager's station
     near: str  # query string of a position at that station
-    logs: list  # the app servers' log files
+    logs: list  # the app servers' log files, then nginx's error log
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,7 @@ def topology(tmp_path_factory):
         )
         logs = [folder / "a.log", folder / "b.log"]
         servers = [stack.enter_context(gunicorn(env, log, workers=2)) for log in logs]
+        logs.append(folder / "error.log")
         cert, key = self_signed(folder)
         ports = [base.rsplit(":", 1)[1] for base in servers]
         https, _http = stack.enter_context(nginx(folder, app_ports=ports, cert=cert, key=key))
@@ -411,12 +412,24 @@ def test_the_replica_stopped_under_load(topology):
         topology.replica.start()
         _wait_for_replica_reads(topology)
     assert len(statuses) > 20
-    assert set(statuses) == {200}
+    assert set(statuses) == {200}, _errors(topology)
     assert all(later > earlier for earlier, later in zip(before, during, strict=True))
-    for log in topology.logs:
+    for log in topology.logs[:2]:
         text = log.read_text()
         assert "left aside, its reads go to the primary" in text
         assert "back in use" in text
+
+
+def _errors(topology):
+    """The lines of the app servers' and nginx's logs that tell of an error (for a failure)."""
+    lines = []
+    for log in topology.logs:
+        text = log.read_text() if log.exists() else ""
+        lines += [f"{log.name}: {line}" for line in text.splitlines() if _ERROR.search(line)]
+    return "\n".join(lines[-40:])
+
+
+_ERROR = re.compile(r'ERROR|\[error\]|\[crit\]|\[alert\]|" 50[0-24-9] ')
 
 
 def _report(topology):
@@ -450,12 +463,12 @@ def test_the_primary_restarted_under_load(topology):
             20,
             "writes did not recover",
         )
-    assert set(read_statuses) == {200}
+    assert set(read_statuses) == {200}, _errors(topology)
     # Reads went on from the replica on both servers while the primary was down.
     assert all(later > earlier for earlier, later in zip(stopped, down, strict=True))
     refused = [answer for answer in written if answer[1] != 201]
     assert refused, "no write met the stopped primary"
     assert {(status, kind) for _at, status, kind, _retry in refused} == {
         (503, "application/problem+json")
-    }
+    }, _errors(topology)
     assert all(int(retry) > 0 for *_, retry in refused)
