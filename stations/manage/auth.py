@@ -1,5 +1,6 @@
 """Logging in and out, and what guards every page: sessions, CSRF, login throttling."""
 
+
 from flask import (
     Blueprint,
     abort,

@@ -49,9 +49,7 @@ def served(request, tmp_path_factory):
         url = "sqlite:///" + str(tmp_path_factory.mktemp("served") / "served.sqlite")
     else:
         url = _postgis_url("_served")
-    app = create_app(
-        {"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_STORAGE_URI": "stations+sqlite://"}
-    )
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_STORAGE_URI": "stations+sqlite://"})
     with app.app_context():
         upgrade()
         import_stations(SAMPLE_FILE, is_sample=True)
