@@ -6,6 +6,7 @@ a second database holding an older copy (a real streaming standby: tests/deploy/
 import logging
 import math
 import re
+import sqlite3
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from servers import free_port
 from support import browser, make_world
 
 from stations import create_app
-from stations.core.db import db
+from stations.core.db import db, unreachable
 from stations.core.models import Report, Station, User
 from stations.core.replica_lag import lag_bound, lsn_number
 from stations.core.station_json import forget_stored
@@ -249,3 +250,26 @@ def test_lag_bound(replayed, history, replay_age_s, lag_s):
 )
 def test_lsn_number(text, number):
     assert lsn_number(text) == number
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate):
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (sa.exc.OperationalError("x", None, _DriverError(None)), True),  # refused: no SQLSTATE
+        (sa.exc.OperationalError("x", None, _DriverError("57P01")), True),  # admin shutdown
+        (sa.exc.OperationalError("x", None, _DriverError("57P03")), True),  # starting up
+        (sa.exc.OperationalError("x", None, _DriverError("08006")), True),  # connection failure
+        (sa.exc.DBAPIError("x", None, _DriverError("XX000"), connection_invalidated=True), True),
+        (sa.exc.OperationalError("x", None, _DriverError("55P03")), False),  # a lock: busy
+        (sa.exc.ProgrammingError("x", None, _DriverError("42P01")), False),  # a bug
+        (sa.exc.OperationalError("x", None, sqlite3.OperationalError("no such table")), False),
+    ],
+)
+def test_unreachable(error, expected):
+    assert unreachable(error) is expected
