@@ -54,6 +54,14 @@ def database_url(text):
     return url
 
 
+def database_urls(text):
+    """Several SQLAlchemy URLs separated by commas (each as database_url), as a tuple."""
+    urls = tuple(database_url(part) for part in text.split(",") if part.strip())
+    if not urls:
+        raise ValueError("must be one database URL or several separated by commas")
+    return urls
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: the config key it sets, its default (when unset or empty, a
@@ -76,6 +84,9 @@ SETTINGS = (
         database_url,
         key="SQLALCHEMY_DATABASE_URI",
     ),
+    # Read replicas (PostgreSQL hot standbys) for the public reads; none: all from DATABASE_URL.
+    Setting("DATABASE_REPLICA_URL", (), database_urls),
+    Setting("REPLICA_MAX_LAG_S", 5, seconds),
     Setting("SECRET_KEY", None, text_or_none),  # None: generated in instance/ (secret_key.py)
     Setting("SESSION_COOKIE_SECURE", False, flag),
     Setting("TRUSTED_PROXIES", 0, whole_number),

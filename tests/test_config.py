@@ -52,6 +52,8 @@ def test_defaults_when_nothing_is_set(tmp_path):
     assert values["TRUSTED_PROXIES"] == 0
     assert values["API_LIMIT_PER_IP"] == "120 per minute"
     assert values["MAP_TILES"] == "gaode"
+    assert values["DATABASE_REPLICA_URL"] == ()
+    assert values["REPLICA_MAX_LAG_S"] == 5
 
 
 @pytest.mark.parametrize(
@@ -76,6 +78,17 @@ def test_defaults_when_nothing_is_set(tmp_path):
         ({"REDIS_URL": " redis://h:6379/0 "}, "REDIS_URL", "redis://h:6379/0"),
         ({"REDIS_URL": "  "}, "REDIS_URL", None),
         ({"API_KEY_CACHE_S": "2.5"}, "API_KEY_CACHE_S", 2.5),
+        (
+            {"DATABASE_REPLICA_URL": "postgres://u@r1/db"},
+            "DATABASE_REPLICA_URL",
+            ("postgresql+psycopg://u@r1/db",),
+        ),
+        (
+            {"DATABASE_REPLICA_URL": " postgresql://u@r1/db , postgresql://u@r2:5433/db,"},
+            "DATABASE_REPLICA_URL",
+            ("postgresql+psycopg://u@r1/db", "postgresql+psycopg://u@r2:5433/db"),
+        ),
+        ({"REPLICA_MAX_LAG_S": "0.5"}, "REPLICA_MAX_LAG_S", 0.5),
     ],
 )
 def test_values_are_read_and_checked(tmp_path, environ, key, expected):
@@ -90,6 +103,8 @@ def test_values_are_read_and_checked(tmp_path, environ, key, expected):
         ("API_KEY_CACHE_S", "soon"),
         ("API_KEY_USAGE_FLUSH_S", "-3"),
         ("API_KEY_USAGE_FLUSH_S", "nan"),
+        ("DATABASE_REPLICA_URL", " , ,"),
+        ("REPLICA_MAX_LAG_S", "-1"),
     ],
 )
 def test_a_bad_value_stops_the_app_naming_the_variable(monkeypatch, tmp_path, name, value):

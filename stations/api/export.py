@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..core.changes import data_version, station_record
 from ..core.db import db
 from ..core.models import AMENITIES, Station
+from ..core.replicas import public_read
 from ..core.station_json import iso, station_feature
 from .http_cache import REVALIDATE, cacheable, not_modified
 from .params import QueryArgs
@@ -44,6 +45,7 @@ _AMENITY_WORDS = {True: "yes", False: "no", None: ""}
 
 
 @bp.get("/stations/export")
+@public_read
 def export():
     """Every station, as GeoJSON or CSV, under the data licence."""
     args = QueryArgs(request.args, ("format",))

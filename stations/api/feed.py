@@ -3,6 +3,7 @@
 from flask import Blueprint, jsonify, request
 
 from ..core.changes import CursorAhead, changes_since, parse_since, station_record
+from ..core.replicas import not_behind, public_read
 from ..core.station_json import iso
 from .params import QueryArgs
 from .problems import problem
@@ -14,6 +15,7 @@ MAX_SINCE_LENGTH = 40
 
 
 @bp.get("/stations/changes")
+@public_read
 def changes():
     """Stations created or changed, and ids of stations deleted, after a cursor or a time."""
     args = QueryArgs(request.args, ("since", "limit", "coord"))
@@ -26,6 +28,8 @@ def changes():
             after_seq=after_seq, after_time=after_time, limit=limit
         )
     except CursorAhead:
+        # A replica behind a cursor the primary (or a replica ahead of it) gave: ask the primary.
+        not_behind()
         return problem(
             409,
             "Conflict",

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from flask import current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from ..core.db import db, lock_timed_out, reads_only_from_now
+from ..core.db import db, lock_timed_out, reads_only_from_now, unreachable
 from ..ops.metrics import count_database_error
 from ..ops.request_id import request_id
 
@@ -59,20 +59,26 @@ def _server_error(error):
 
 
 def _database_error(error):
-    """503 with Retry-After when the database's lock could not be had in time; else a 500.
-    Either way it is counted in the metrics."""
+    """503 with Retry-After when the database's lock could not be had in time, or the database
+    cannot be reached (down, restarting); else a 500. Either way it is counted in the metrics."""
     count_database_error(error)
-    if not lock_timed_out(error):
+    busy = lock_timed_out(error)
+    if not busy and not unreachable(error):
         return _server_error(error)
+    what = "busy" if busy else "unreachable"
     current_app.logger.warning(
-        "Database busy on %s %s: %s", request.method, request.path, error.orig
+        "Database %s on %s %s: %s", what, request.method, request.path, error.orig
     )
     db.session.rollback()
     reads_only_from_now()  # the error page may read (who is logged in), but waits for no lock
-    if _wants_api():
+    if _wants_api() and busy:
         why = "The database is busy with other changes: nothing was saved. Try again shortly."
-    else:
+    elif _wants_api():
+        why = "The database cannot be reached right now: nothing was saved. Try again shortly."
+    elif busy:
         why = "系统正忙，这次没有保存任何改动，请稍后再试。"
+    else:
+        why = "暂时连不上数据库，这次没有保存任何改动，请稍后再试。"
     response = make_response(_http_error(ServiceUnavailable(why)))
     response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
     return response

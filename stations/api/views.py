@@ -10,6 +10,7 @@ from ..core.db import db
 from ..core.geo import BBox, Position, Search, nearest_stations, stations_in_bbox
 from ..core.hours import local_now, open_state_since
 from ..core.models import AMENITIES, KINDS, REPORT_REASONS, Station
+from ..core.replicas import public_read
 from ..core.reports import MAX_TEXT_LENGTH, create_report, open_report_counts
 from ..core.station_json import station_feature, station_items, station_json
 from ..ops import readiness
@@ -84,6 +85,7 @@ def _box_in_wgs84(box, coord):
 
 
 @bp.get("/stations/nearest")
+@public_read
 def nearest():
     """The nearest stations to a position, filtered, nearest first."""
     args = QueryArgs(
@@ -103,6 +105,7 @@ def nearest():
 
 
 @bp.get("/stations/<id:station_id>")
+@public_read
 def station(station_id):
     """One station."""
     args = QueryArgs(request.args, ("coord", "format"))
@@ -121,6 +124,7 @@ def station(station_id):
 
 
 @bp.get("/stations")
+@public_read
 def station_list():
     """Stations inside a bounding box (or all), a page at a time, by id."""
     args = QueryArgs(request.args, ("bbox", "coord", "format", "page", "per_page"))

@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from flask import g, has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session
 from sqlalchemy.orm import DeclarativeBase
 
 from ..config import ROOT
@@ -20,8 +21,30 @@ class Base(DeclarativeBase):
     pass
 
 
+# The `g` attribute holding the replica engine a public read uses (replicas.py), if any.
+READ_REPLICA = "stations_read_replica"
+
+
+class RoutingSession(Session):
+    """Flask-SQLAlchemy's session, reading from the replica the request was given (see
+    replicas.public_read); flushes, INSERT, UPDATE and DELETE always go to the primary.
+
+    SQLAlchemy's own way to route a session between engines ("Custom Vertical Partitioning":
+    override get_bind); Flask-SQLAlchemy takes the class as session_options["class_"].
+    """
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        replica = g.get(READ_REPLICA) if bind is None and has_app_context() else None
+        if replica is None or self._flushing or isinstance(clause, sa.UpdateBase):
+            return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+        return replica
+
+
 # create_savepoint lets tests run each case inside one outer transaction they roll back.
-db = SQLAlchemy(model_class=Base, session_options={"join_transaction_mode": "create_savepoint"})
+db = SQLAlchemy(
+    model_class=Base,
+    session_options={"join_transaction_mode": "create_savepoint", "class_": RoutingSession},
+)
 
 
 def _managed_by_hand(obj, name, type_, reflected, compare_to):
@@ -130,6 +153,23 @@ def _sqlite_begin(connection):
 _PG_TRY_AGAIN = ("55P03", "40001", "40P01")
 
 
+# PostgreSQL: connection_exception (08...), admin_shutdown, crash_shutdown, cannot_connect_now.
+_PG_UNREACHABLE = ("57P01", "57P02", "57P03")
+
+
+def unreachable(error):
+    """True for a DBAPI error (SQLAlchemy's) that says the database cannot be reached now: down,
+    restarting, or the connection lost. Nothing was saved: try again shortly."""
+    if getattr(error, "connection_invalidated", False):
+        return True
+    cause = getattr(error, "orig", None)
+    state = getattr(cause, "sqlstate", None)
+    if state is not None:
+        return state.startswith("08") or state in _PG_UNREACHABLE
+    # No SQLSTATE: the server refused or dropped the connection before saying anything.
+    return isinstance(error, sa.exc.OperationalError) and not isinstance(cause, sqlite3.Error)
+
+
 def lock_timed_out(error):
     """True for a DBAPI error (SQLAlchemy's) that says a lock could not be had: try again later."""
     cause = getattr(error, "orig", None)
@@ -147,25 +187,43 @@ def read_connection():
     or ROLLBACK round trips), on SQLite with no BEGIN (see _sqlite_connect). When the session
     has begun a transaction, or is bound to a connection (as in the tests, each inside a
     transaction they roll back), the session's connection, so that its writes are seen.
+
+    Driver errors are raised as SQLAlchemy raises them for its own statements (DBAPIError:
+    OperationalError, ...), so that they are answered alike.
     """
     bind = db.session.get_bind()
+    dialect = bind.dialect
     if not isinstance(bind, sa.Engine) or db.session().in_transaction():
-        yield db.session.connection().connection.driver_connection
+        try:
+            yield db.session.connection().connection.driver_connection
+        except dialect.loaded_dbapi.Error as error:
+            raise _wrapped(error, dialect) from error
         return
-    pooled = bind.raw_connection()
-    autocommit = bind.dialect.name == "postgresql"
+    try:
+        pooled = bind.raw_connection()
+    except dialect.loaded_dbapi.Error as error:
+        raise _wrapped(error, dialect) from error
+    autocommit = dialect.name == "postgresql"
     try:
         if autocommit:
             pooled.driver_connection.autocommit = True
         yield pooled.driver_connection
-    except bind.dialect.loaded_dbapi.Error as error:
-        if bind.dialect.is_disconnect(error, pooled.dbapi_connection, None):
+    except dialect.loaded_dbapi.Error as error:
+        lost = dialect.is_disconnect(error, pooled.dbapi_connection, None)
+        if lost:
             pooled.invalidate(error)  # as SQLAlchemy does for its own statements
-        raise
+        raise _wrapped(error, dialect, lost) from error
     finally:
         if autocommit and pooled.is_valid:
             pooled.driver_connection.autocommit = False
         pooled.close()
+
+
+def _wrapped(error, dialect, invalidated=False):
+    """A driver's error as SQLAlchemy's DBAPIError (OperationalError, ...) around it."""
+    return sa.exc.DBAPIError.instance(
+        None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=invalidated
+    )
 
 
 class DriverStatement:
@@ -208,6 +266,10 @@ class DriverStatement:
 
 
 def init_app(app):
-    """Bind the database and migrations to the app."""
+    """Bind the database (and its read replicas, see replicas.py) and migrations to the app."""
+    from . import replicas
+
+    replicas.configure(app)
     db.init_app(app)
+    replicas.init_app(app)
     migrate.init_app(app, db)

@@ -13,6 +13,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -54,6 +55,35 @@ DATABASE_ERRORS = Counter(
     ("error",),
     registry=_OWN,
 )
+PUBLIC_READS = Counter(
+    "stations_public_reads",
+    "Public reads (nearest, stations, feed, export, rider page), by the database that answered "
+    "them: replica or primary.",
+    ("database",),
+    registry=_OWN,
+)
+REPLICA_IN_USE = Gauge(
+    "stations_replica_in_use",
+    "1 while a read replica takes public reads; 0 while it is left aside (lagging or failing), "
+    "in at least one worker.",
+    ("replica",),
+    registry=_OWN,
+    multiprocess_mode="livemin",
+)
+REPLICA_LAG = Gauge(
+    "stations_replica_lag_seconds",
+    "How far a read replica was behind the primary at its last check (an upper bound; "
+    "+Inf when unknown).",
+    ("replica",),
+    registry=_OWN,
+    multiprocess_mode="livemax",
+)
+REPLICA_SET_ASIDE = Counter(
+    "stations_replica_set_aside",
+    "Times a read replica was left aside, by replica and reason (lag or error).",
+    ("replica", "reason"),
+    registry=_OWN,
+)
 # Each label set's child, found once: labels() validates and locks on every call.
 _children = {}
 
@@ -78,6 +108,22 @@ def observe(endpoint, status, duration_s):
 def count_database_error(error):
     """Count a database error by its class name."""
     _child(DATABASE_ERRORS, type(error).__name__).inc()
+
+
+def count_public_read(database):
+    """Count a public read answered by `database`: "replica" or "primary"."""
+    _child(PUBLIC_READS, database).inc()
+
+
+def replica_checked(replica, *, in_use, lag_s):
+    """Set a replica's gauges after a check of it."""
+    _child(REPLICA_IN_USE, replica).set(1 if in_use else 0)
+    _child(REPLICA_LAG, replica).set(lag_s)
+
+
+def count_set_aside(replica, reason):
+    """Count a replica left aside, for `reason`: "lag" or "error"."""
+    _child(REPLICA_SET_ASIDE, replica, reason).inc()
 
 
 def allowed_networks(text):

@@ -11,6 +11,7 @@ from ..assets import A_YEAR_S, asset_url
 from ..core.db import db
 from ..core.districts import district_centres
 from ..core.models import AMENITIES, CHECKIN_FACTS, KINDS, Station
+from ..core.replicas import public_read
 from ..i18n import AMENITY_NAMES, KIND_NAMES, LANG_COOKIE, LANGUAGES, script_text
 from .folium_map import build_map, tiles_for
 
@@ -64,6 +65,7 @@ def _page_config(fmap):
 
 
 @bp.get("/")
+@public_read
 def index():
     """The rider's page: where am I, the nearest open stations with what I need, go."""
     fmap = build_map(tiles_for(current_app.config))

@@ -29,12 +29,13 @@ PER_IP = 4  # API requests a minute per address without a key, here
 FUTIAN = {"lat": "22.5431", "lng": "114.0579"}
 
 
-def render(*, app_port, https_port, http_port, cert, key):
-    """deploy/nginx.conf with test ports, certificate and upstream: every substitution is
-    checked to apply exactly once, so the test always runs the file as shipped."""
+def render(*, app_ports, https_port, http_port, cert, key):
+    """deploy/nginx.conf with test ports, certificate and upstream (one server line per app
+    port): every substitution is checked to apply exactly once, so the test always runs the
+    file as shipped."""
     text = NGINX_CONF.read_text()
     swaps = {
-        "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
+        "server 127.0.0.1:8000;": "\n    ".join(f"server 127.0.0.1:{port};" for port in app_ports),
         "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
         "listen [::]:443 ssl http2;": "",
         "listen 80;": f"listen 127.0.0.1:{http_port};",
@@ -108,16 +109,17 @@ def proxied(request, tmp_path_factory):
     )
     cert, key = self_signed(folder)
     with gunicorn(env, folder / "gunicorn.log", workers=2) as app_base:
-        with nginx(folder, app_port=app_base.rsplit(":", 1)[1], cert=cert, key=key) as bases:
+        with nginx(folder, app_ports=[app_base.rsplit(":", 1)[1]], cert=cert, key=key) as bases:
             yield *bases, cert, token
 
 
 @contextmanager
-def nginx(folder, *, app_port, cert, key):
-    """nginx with deploy/nginx.conf in front of 127.0.0.1:app_port; its HTTPS and HTTP bases."""
+def nginx(folder, *, app_ports, cert, key):
+    """nginx with deploy/nginx.conf in front of 127.0.0.1 at app_ports; its HTTPS and HTTP
+    bases."""
     https_port, http_port = free_port(), free_port()
     site = folder / "stations.conf"
-    ports = {"app_port": app_port, "https_port": https_port, "http_port": http_port}
+    ports = {"app_ports": app_ports, "https_port": https_port, "http_port": http_port}
     site.write_text(render(**ports, cert=cert, key=key))
     conf = folder / "nginx.conf"
     conf.write_text(main_conf(folder, site))
@@ -244,7 +246,7 @@ def test_no_app_server_is_a_503_problem_on_the_api(tmp_path):
     """Nobody listens upstream: the API still answers problem+json; pages get nginx's page."""
     _nginx_or_skip()
     cert, key = self_signed(tmp_path)
-    with nginx(tmp_path, app_port=free_port(), cert=cert, key=key) as (base, _http):
+    with nginx(tmp_path, app_ports=[free_port()], cert=cert, key=key) as (base, _http):
         api = requests.get(base + "/api/v1/stations/1", verify=cert, timeout=10)
         assert api.status_code == 503
         assert api.headers["Content-Type"] == "application/problem+json"
