@@ -1,7 +1,6 @@
 """The database handle, shared by both backends (SQLite and PostGIS)."""
 
 import os
-import sqlite3
 from collections import namedtuple
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -103,17 +102,17 @@ def _sqlite_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _may_write() else "BEGIN")
 
 
-# PostgreSQL's lock_not_available (lock_timeout), serialization_failure, deadlock_detected.
-_PG_TRY_AGAIN = ("55P03", "40001", "40P01")
-
-
-def lock_timed_out(error):
-    """True for a DBAPI error (SQLAlchemy's) that says a lock could not be had: try again later."""
-    cause = getattr(error, "orig", None)
-    if isinstance(cause, sqlite3.OperationalError):
-        code = getattr(cause, "sqlite_errorcode", 0) & 0xFF  # extended codes keep the primary
-        return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return getattr(cause, "sqlstate", None) in _PG_TRY_AGAIN
+def _as_sqlalchemy_error(error, dialect, *, invalidated=False):
+    """A driver's error as SQLAlchemy raises its own (OperationalError, ...): one kind for the
+    error handlers to know, whether the statement went through SQLAlchemy or not."""
+    return sa.exc.DBAPIError.instance(
+        None,
+        None,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=invalidated,
+        dialect=dialect,
+    )
 
 
 @contextmanager
@@ -124,21 +123,27 @@ def read_connection():
     or ROLLBACK round trips), on SQLite with no BEGIN (see _sqlite_connect). When the session
     has begun a transaction, or is bound to a connection (as in the tests, each inside a
     transaction they roll back), the session's connection, so that its writes are seen.
+    The driver's errors are raised as SQLAlchemy's (OperationalError, ...).
     """
     bind = db.session.get_bind()
+    dialect = bind.dialect
     if not isinstance(bind, sa.Engine) or db.session().in_transaction():
-        yield db.session.connection().connection.driver_connection
+        try:
+            yield db.session.connection().connection.driver_connection
+        except dialect.loaded_dbapi.Error as error:
+            raise _as_sqlalchemy_error(error, dialect) from error
         return
     pooled = bind.raw_connection()
-    autocommit = bind.dialect.name == "postgresql"
+    autocommit = dialect.name == "postgresql"
     try:
         if autocommit:
             pooled.driver_connection.autocommit = True
         yield pooled.driver_connection
-    except bind.dialect.loaded_dbapi.Error as error:
-        if bind.dialect.is_disconnect(error, pooled.dbapi_connection, None):
+    except dialect.loaded_dbapi.Error as error:
+        lost = dialect.is_disconnect(error, pooled.dbapi_connection, None)
+        if lost:
             pooled.invalidate(error)  # as SQLAlchemy does for its own statements
-        raise
+        raise _as_sqlalchemy_error(error, dialect, invalidated=lost) from error
     finally:
         if autocommit and pooled.is_valid:
             pooled.driver_connection.autocommit = False
@@ -184,7 +189,29 @@ class DriverStatement:
             cursor.close()
 
 
+def engine_options(config):
+    """The engine's options for this config. On PostgreSQL, each connection is checked as it
+    leaves the pool (a restarted server costs no request once it is back), and nothing waits
+    without end: connecting, a statement, a lock (DATABASE_*_TIMEOUT_*; 0 is no limit)."""
+    url = sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "postgresql":
+        return {}
+    timeouts = {
+        "statement_timeout": config["DATABASE_STATEMENT_TIMEOUT_MS"],
+        "lock_timeout": config["DATABASE_LOCK_TIMEOUT_MS"],
+    }
+    connect_args = {
+        "connect_timeout": config["DATABASE_CONNECT_TIMEOUT_S"],
+        "options": " ".join(f"-c {name}={value}" for name, value in timeouts.items()),
+    }
+    return {"pool_pre_ping": True, "connect_args": connect_args}
+
+
 def init_app(app):
-    """Bind the database and migrations to the app."""
+    """Bind the database and migrations to the app (options given in the config win)."""
+    config = app.config
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config) | config.get(
+        "SQLALCHEMY_ENGINE_OPTIONS", {}
+    )
     db.init_app(app)
     migrate.init_app(app, db)
