@@ -133,7 +133,10 @@ def read_connection():
         except dialect.loaded_dbapi.Error as error:
             raise _as_sqlalchemy_error(error, dialect) from error
         return
-    pooled = bind.raw_connection()
+    try:
+        pooled = bind.raw_connection()
+    except dialect.loaded_dbapi.Error as error:  # the pool's connect: not wrapped by SQLAlchemy
+        raise _as_sqlalchemy_error(error, dialect) from error
     autocommit = dialect.name == "postgresql"
     try:
         if autocommit:
