@@ -92,9 +92,10 @@ def _fault_text(fault):
     return f"{_API_TEXT[fault]}{saved} Try again later."
 
 
-def _database_error(error):
-    """503 with Retry-After when the database is busy, down or cannot write; else a 500.
-    Either way it is counted in the metrics."""
+def database_unavailable(error, *, page=None):
+    """The answer to a database error: 503 with Retry-After when the database is busy, down or
+    cannot write, else a 500; counted in the metrics either way. Outside /api, `page(why)`
+    gives the HTML to show with the 503 (a form with the reason), if not the error page."""
     count_database_error(error)
     fault = faults.fault(error)
     if fault is None:
@@ -103,10 +104,18 @@ def _database_error(error):
         "Database %s on %s %s: %s", fault, request.method, request.path, error.orig
     )
     db.session.rollback()
-    reads_only_from_now()  # the error page may read (who is logged in), but waits for no lock
-    response = make_response(_http_error(ServiceUnavailable(_fault_text(fault))))
+    reads_only_from_now()  # the page may read (who is logged in), but waits for no lock
+    why = _fault_text(fault)
+    if page is not None and not _wants_api():
+        response = make_response(page(why), 503)
+    else:
+        response = make_response(_http_error(ServiceUnavailable(why)))
     response.headers["Retry-After"] = str(RETRY_AFTER_S[fault])
     return response
+
+
+def _database_error(error):
+    return database_unavailable(error)
 
 
 def init_app(app):

@@ -441,7 +441,9 @@ def test_a_full_or_read_only_disk_refuses_saves_and_riders_still_read(fault, tmp
                 assert saved.status == 302, saved
                 assert stored(keeper, station_id)[:2] != before[:2]
     assert (save.status, save.mimetype, save.retry_after) == (503, "text/html", "60")
+    # The form again, as the station is, saying why nothing was saved.
     assert "数据库暂时无法写入（磁盘已满或只读），这次没有保存任何改动" in save.body
+    assert f'name="version" value="{form["version"]}"' in save.body
     assert_unavailable(report, "60")
     assert report.body["detail"] == NOTHING_SAVED_API
     assert after == before  # nothing half-written: the station, its audit trail, the reports
