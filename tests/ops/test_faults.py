@@ -23,7 +23,7 @@ import requests
 import sqlalchemy as sa
 from conftest import BACKENDS
 from flask_migrate import upgrade
-from ops_support import CHEAP_HASH, app_on, ops_database, samples
+from ops_support import CHEAP_HASH, app_on, ops_database, samples, unreachable_url
 from pg_servers import own_postgres
 from servers import app_environment, gunicorn, own_redis_server
 from support import PASSWORD, csrf_token, make_user
@@ -162,6 +162,24 @@ def database_errors(base):
     """stations_database_errors_total, every class summed, as /metrics shows it."""
     found = samples(requests.get(base + "/metrics", timeout=CLIENT_TIMEOUT_S).text)
     return sum(v for (name, _), v in found.items() if name == "stations_database_errors_total")
+
+
+# In process: no server needed to see what a database that does not answer gives.
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pages_on_a_database_that_does_not_answer_are_503_with_the_reason(backend, tmp_path):
+    with app_on(unreachable_url(backend, tmp_path), WTF_CSRF_ENABLED=True) as app:
+        client = app.test_client()
+        token = csrf_token(client.get("/login").text)
+        form = {"csrf_token": token, "email": "a@example.org", "password": "x" * 12}
+        login = client.post("/login", data=form)
+        api = client.get("/api/v1/stations/1")
+    assert (login.status_code, login.mimetype) == (503, "text/html")
+    assert login.headers["Retry-After"] == "5"
+    assert "数据库暂时无法连接" in login.text
+    assert (api.status_code, api.mimetype) == (503, "application/problem+json")
+    assert api.json["detail"] == "The database is not answering. Try again later."
 
 
 # PostgreSQL restarted under load: a server of the test's own, never the shared one.

@@ -1,0 +1,53 @@
+"""Which database errors say the database cannot answer now (503) and which are bugs (500);
+the faults themselves, on real servers, are in tests/ops/test_faults.py."""
+
+import sqlite3
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from stations.core.faults import BUSY, DOWN, UNWRITABLE, fault
+
+
+def sqlite_error(code, message="x"):
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorcode = code
+    return error
+
+
+def wrapped(cause, kind=sa.exc.OperationalError, invalidated=False):
+    """A driver's error as SQLAlchemy raises it."""
+    return kind("SELECT 1", {}, cause, connection_invalidated=invalidated)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (wrapped(sqlite_error(sqlite3.SQLITE_BUSY)), BUSY),
+        (wrapped(sqlite_error(sqlite3.SQLITE_BUSY | (1 << 8))), BUSY),  # SQLITE_BUSY_RECOVERY
+        (wrapped(sqlite_error(sqlite3.SQLITE_LOCKED)), BUSY),
+        (wrapped(sqlite_error(sqlite3.SQLITE_FULL)), UNWRITABLE),
+        (wrapped(sqlite_error(sqlite3.SQLITE_READONLY)), UNWRITABLE),
+        (wrapped(sqlite_error(sqlite3.SQLITE_IOERR | (3 << 8))), UNWRITABLE),  # IOERR_WRITE
+        (wrapped(sqlite_error(sqlite3.SQLITE_CANTOPEN)), DOWN),
+        (wrapped(sqlite_error(sqlite3.SQLITE_ERROR, "no such table: x")), None),
+        (wrapped(sqlite_error(sqlite3.SQLITE_CONSTRAINT), sa.exc.IntegrityError), None),
+        (wrapped(psycopg.errors.LockNotAvailable()), BUSY),
+        (wrapped(psycopg.errors.SerializationFailure()), BUSY),
+        (wrapped(psycopg.errors.DeadlockDetected()), BUSY),
+        (wrapped(psycopg.errors.DiskFull()), UNWRITABLE),
+        (wrapped(psycopg.OperationalError("connection refused")), DOWN),
+        (wrapped(psycopg.errors.AdminShutdown()), DOWN),
+        (wrapped(psycopg.errors.CannotConnectNow()), DOWN),
+        (wrapped(psycopg.errors.TooManyConnections()), DOWN),
+        (wrapped(psycopg.errors.QueryCanceled()), DOWN),  # statement_timeout
+        (wrapped(psycopg.errors.ConnectionFailure()), DOWN),
+        (wrapped(psycopg.Error("server closed the connection"), sa.exc.DBAPIError, True), DOWN),
+        (wrapped(psycopg.errors.UndefinedTable(), sa.exc.ProgrammingError), None),
+        (wrapped(psycopg.errors.UniqueViolation(), sa.exc.IntegrityError), None),
+        (wrapped(psycopg.errors.DivisionByZero(), sa.exc.DataError), None),
+    ],
+)
+def test_what_a_database_error_says(error, expected):
+    assert fault(error) == expected
