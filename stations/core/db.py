@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
@@ -210,6 +210,16 @@ def engine_options(config):
     return {"pool_pre_ping": True, "connect_args": connect_args}
 
 
+def _end_session(exc):
+    """End the request's session. A connection the server dropped after the answer was made (a
+    restart) is thrown away, not raised past a response that is ready: the next one connects."""
+    try:
+        db.session.remove()
+    except sa.exc.DBAPIError as error:
+        current_app.logger.warning("Database connection lost as a request ended: %s", error.orig)
+        db.session.remove()  # SQLAlchemy has invalidated the connection: nothing left to roll back
+
+
 def init_app(app):
     """Bind the database and migrations to the app (options given in the config win)."""
     config = app.config
@@ -217,4 +227,5 @@ def init_app(app):
         "SQLALCHEMY_ENGINE_OPTIONS", {}
     )
     db.init_app(app)
+    app.teardown_appcontext(_end_session)  # runs before Flask-SQLAlchemy's own (registered first)
     migrate.init_app(app, db)

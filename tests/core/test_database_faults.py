@@ -6,7 +6,10 @@ import sqlite3
 import psycopg
 import pytest
 import sqlalchemy as sa
+from conftest import UNLIMITED_API, _postgis_url
 
+from stations import create_app
+from stations.core.db import db
 from stations.core.faults import BUSY, DOWN, UNWRITABLE, fault
 
 
@@ -51,3 +54,25 @@ def wrapped(cause, kind=sa.exc.OperationalError, invalidated=False):
 )
 def test_what_a_database_error_says(error, expected):
     assert fault(error) == expected
+
+
+def test_a_connection_dropped_as_a_request_ends_costs_the_answer_nothing():
+    # The server ends the connection after the view has answered (PostgreSQL stopping, say):
+    # the session's rollback at teardown fails, and must not turn the answer into a 500.
+    url = _postgis_url("_faults_teardown")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url} | UNLIMITED_API)
+
+    @app.get("/held")
+    def held():
+        backend = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        return "answered"
+
+    client = app.test_client()
+    try:
+        answers = [client.get("/held") for _ in range(2)]
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    assert [(a.status_code, a.text) for a in answers] == [(200, "answered")] * 2
