@@ -56,9 +56,17 @@ def _http_error(error):
     return response
 
 
+def _roll_back():
+    """Roll the session back; on a connection already lost there is nothing to roll back."""
+    try:
+        db.session.rollback()
+    except sa.exc.DBAPIError:
+        pass  # SQLAlchemy has thrown the connection away
+
+
 def _server_error(error):
     current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
-    db.session.rollback()
+    _roll_back()
     return _http_error(InternalServerError())
 
 
@@ -103,10 +111,11 @@ def database_unavailable(error, *, page=None):
     current_app.logger.warning(
         "Database %s on %s %s: %s", fault, request.method, request.path, error.orig
     )
-    db.session.rollback()
+    _roll_back()
     reads_only_from_now()  # the page may read (who is logged in), but waits for no lock
     why = _fault_text(fault)
-    if page is not None and not _wants_api():
+    # A database that does not answer cannot show the form again: the error page, then.
+    if page is not None and fault != faults.DOWN and not _wants_api():
         response = make_response(page(why), 503)
     else:
         response = make_response(_http_error(ServiceUnavailable(why)))
