@@ -169,7 +169,7 @@ def database_errors(base):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_pages_on_a_database_that_does_not_answer_are_503_with_the_reason(backend, tmp_path):
-    with app_on(unreachable_url(backend, tmp_path), WTF_CSRF_ENABLED=True) as app:
+    with app_on(unreachable_url(backend, tmp_path)) as app:
         client = app.test_client()
         token = csrf_token(client.get("/login").text)
         form = {"csrf_token": token, "email": "a@example.org", "password": "x" * 12}
