@@ -76,6 +76,11 @@ def test_defaults_when_nothing_is_set(tmp_path):
         ({"REDIS_URL": " redis://h:6379/0 "}, "REDIS_URL", "redis://h:6379/0"),
         ({"REDIS_URL": "  "}, "REDIS_URL", None),
         ({"API_KEY_CACHE_S": "2.5"}, "API_KEY_CACHE_S", 2.5),
+        ({}, "DATABASE_CONNECT_TIMEOUT_S", 5),
+        ({}, "DATABASE_STATEMENT_TIMEOUT_MS", 20000),
+        ({}, "DATABASE_LOCK_TIMEOUT_MS", 5000),
+        ({"DATABASE_STATEMENT_TIMEOUT_MS": "0"}, "DATABASE_STATEMENT_TIMEOUT_MS", 0),
+        ({"DATABASE_LOCK_TIMEOUT_MS": " 250 "}, "DATABASE_LOCK_TIMEOUT_MS", 250),
     ],
 )
 def test_values_are_read_and_checked(tmp_path, environ, key, expected):
@@ -90,6 +95,9 @@ def test_values_are_read_and_checked(tmp_path, environ, key, expected):
         ("API_KEY_CACHE_S", "soon"),
         ("API_KEY_USAGE_FLUSH_S", "-3"),
         ("API_KEY_USAGE_FLUSH_S", "nan"),
+        ("DATABASE_CONNECT_TIMEOUT_S", "2.5"),
+        ("DATABASE_STATEMENT_TIMEOUT_MS", "20s"),
+        ("DATABASE_LOCK_TIMEOUT_MS", "-1"),
     ],
 )
 def test_a_bad_value_stops_the_app_naming_the_variable(monkeypatch, tmp_path, name, value):

@@ -76,3 +76,38 @@ def test_a_connection_dropped_as_a_request_ends_costs_the_answer_nothing():
         with app.app_context():
             db.engine.dispose()
     assert [(a.status_code, a.text) for a in answers] == [(200, "answered")] * 2
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, ("5", "20s", "5s")),
+        (
+            {
+                "DATABASE_CONNECT_TIMEOUT_S": 0,
+                "DATABASE_STATEMENT_TIMEOUT_MS": 0,
+                "DATABASE_LOCK_TIMEOUT_MS": 1500,
+            },
+            ("0", "0", "1500ms"),
+        ),
+    ],
+)
+def test_no_postgresql_wait_is_without_end(settings, expected):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": _postgis_url("_faults_timeouts")} | settings)
+    with app.app_context():
+        connection = db.session.connection()
+        waits = [
+            connection.exec_driver_sql(f"SHOW {name}").scalar()
+            for name in ("statement_timeout", "lock_timeout")
+        ]
+        connect_timeout = connection.connection.driver_connection.info.get_parameters().get(
+            "connect_timeout"
+        )
+        db.session.remove()
+        db.engine.dispose()
+    assert (connect_timeout, *waits) == expected
+
+
+def test_sqlite_keeps_its_own_busy_timeout(tmp_path):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite"})
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {}
