@@ -123,13 +123,9 @@ def database_unavailable(error, *, page=None):
     return response
 
 
-def _database_error(error):
-    return database_unavailable(error)
-
-
 def init_app(app):
     """Register the error handlers."""
     app.register_error_handler(InvalidParameters, _invalid_parameters)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(sa.exc.DBAPIError, _database_error)
+    app.register_error_handler(sa.exc.DBAPIError, database_unavailable)
     app.register_error_handler(Exception, _server_error)

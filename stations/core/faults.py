@@ -5,8 +5,6 @@ import sqlite3
 
 import sqlalchemy as sa
 
-# Why the database could not do what a request asked, when it is not the request's fault: each
-# is answered 503 with Retry-After, nothing saved (api/problems.py).
 BUSY = "busy"  # a lock could not be had in time
 DOWN = "down"  # the server does not answer: stopped, restarting, unreachable, out of connections
 UNWRITABLE = "unwritable"  # its disk is full or read-only
@@ -44,8 +42,3 @@ def fault(error):
     if state is None and isinstance(error, sa.exc.OperationalError):
         return DOWN  # no answer at all: refused, timed out, reset (no SQLSTATE is sent)
     return DOWN if state and state[:2] in _PG_DOWN_CLASSES else None
-
-
-def lock_timed_out(error):
-    """True for a DBAPI error (SQLAlchemy's) that says a lock could not be had: try again later."""
-    return fault(error) == BUSY
