@@ -87,6 +87,10 @@ SETTINGS = (
     # Read replicas (PostgreSQL hot standbys) for the public reads; none: all from DATABASE_URL.
     Setting("DATABASE_REPLICA_URL", (), database_urls),
     Setting("REPLICA_MAX_LAG_S", 5, seconds),
+    # PostgreSQL only: no request waits on the database longer than these (0: no limit).
+    Setting("DATABASE_CONNECT_TIMEOUT_S", 5, whole_number),
+    Setting("DATABASE_STATEMENT_TIMEOUT_MS", 20000, whole_number),
+    Setting("DATABASE_LOCK_TIMEOUT_MS", 5000, whole_number),
     Setting("SECRET_KEY", None, text_or_none),  # None: generated in instance/ (secret_key.py)
     Setting("SESSION_COOKIE_SECURE", False, flag),
     Setting("TRUSTED_PROXIES", 0, whole_number),

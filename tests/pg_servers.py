@@ -97,12 +97,14 @@ class PostgresServer:
 
 
 def _own_directory(parent):
-    """An empty directory under `parent` that the postgres user owns."""
-    directory = tempfile.mkdtemp(prefix="pg-", dir=parent)
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(parent, user.pw_uid, user.pw_gid)
-        os.chown(directory, user.pw_uid, user.pw_gid)
+    """An empty directory that the postgres user owns: under `parent`; as root, under the
+    system's temporary folder instead, since pytest's own (mode 0700, root's) is closed to
+    the postgres user. Either way own_postgres removes it afterwards."""
+    if os.geteuid() != 0:
+        return Path(tempfile.mkdtemp(prefix="pg-", dir=parent))
+    directory = tempfile.mkdtemp(prefix="pg-stations-test-")
+    user = pwd.getpwnam("postgres")
+    os.chown(directory, user.pw_uid, user.pw_gid)
     return Path(directory)
 
 

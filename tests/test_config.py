@@ -89,6 +89,11 @@ def test_defaults_when_nothing_is_set(tmp_path):
             ("postgresql+psycopg://u@r1/db", "postgresql+psycopg://u@r2:5433/db"),
         ),
         ({"REPLICA_MAX_LAG_S": "0.5"}, "REPLICA_MAX_LAG_S", 0.5),
+        ({}, "DATABASE_CONNECT_TIMEOUT_S", 5),
+        ({}, "DATABASE_STATEMENT_TIMEOUT_MS", 20000),
+        ({}, "DATABASE_LOCK_TIMEOUT_MS", 5000),
+        ({"DATABASE_STATEMENT_TIMEOUT_MS": "0"}, "DATABASE_STATEMENT_TIMEOUT_MS", 0),
+        ({"DATABASE_LOCK_TIMEOUT_MS": " 250 "}, "DATABASE_LOCK_TIMEOUT_MS", 250),
     ],
 )
 def test_values_are_read_and_checked(tmp_path, environ, key, expected):
@@ -105,6 +110,9 @@ def test_values_are_read_and_checked(tmp_path, environ, key, expected):
         ("API_KEY_USAGE_FLUSH_S", "nan"),
         ("DATABASE_REPLICA_URL", " , ,"),
         ("REPLICA_MAX_LAG_S", "-1"),
+        ("DATABASE_CONNECT_TIMEOUT_S", "2.5"),
+        ("DATABASE_STATEMENT_TIMEOUT_MS", "20s"),
+        ("DATABASE_LOCK_TIMEOUT_MS", "-1"),
     ],
 )
 def test_a_bad_value_stops_the_app_naming_the_variable(monkeypatch, tmp_path, name, value):

@@ -4,13 +4,17 @@ import sqlalchemy as sa
 from flask import current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from ..core.db import db, lock_timed_out, reads_only_from_now, unreachable
+from ..core import faults
+from ..core.db import db, reads_only_from_now
+from ..i18n import _l
 from ..ops.metrics import count_database_error
 from ..ops.request_id import request_id
 
 PROBLEM_TYPE = "about:blank"
-# After a write that could not get the database's lock in time: ask to come back this soon.
+# When the database cannot answer, come back this soon: a lock is soon had; a restarting server
+# is back in seconds; a full or read-only disk waits for someone to act.
 BUSY_RETRY_AFTER_S = 2
+RETRY_AFTER_S = {faults.BUSY: BUSY_RETRY_AFTER_S, faults.DOWN: 5, faults.UNWRITABLE: 60}
 
 
 class InvalidParameters(Exception):
@@ -52,35 +56,70 @@ def _http_error(error):
     return response
 
 
+def _roll_back():
+    """Roll the session back; on a connection already lost there is nothing to roll back."""
+    try:
+        db.session.rollback()
+    except sa.exc.DBAPIError:
+        pass  # SQLAlchemy has thrown the connection away
+
+
 def _server_error(error):
     current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
-    db.session.rollback()
+    _roll_back()
     return _http_error(InternalServerError())
 
 
-def _database_error(error):
-    """503 with Retry-After when the database's lock could not be had in time, or the database
-    cannot be reached (down, restarting); else a 500. Either way it is counted in the metrics."""
+# Why the database could not answer, for the API and for pages: (read, write) each.
+_API_TEXT = {
+    faults.BUSY: "The database is busy with other changes.",
+    faults.DOWN: "The database is not answering.",
+    faults.UNWRITABLE: "The database cannot store anything now: its disk is full or read-only.",
+}
+_PAGE_TEXT = {
+    faults.BUSY: (_l("系统正忙，请稍后再试。"), _l("系统正忙，这次没有保存任何改动，请稍后再试。")),
+    faults.DOWN: (
+        _l("数据库暂时无法连接，请稍后再试。"),
+        _l("数据库暂时无法连接，这次没有保存任何改动，请稍后再试。"),
+    ),
+    faults.UNWRITABLE: (
+        _l("数据库暂时无法写入（磁盘已满或只读），请联系管理员。"),
+        _l(
+            "数据库暂时无法写入（磁盘已满或只读），这次没有保存任何改动。查看站点不受影响；请联系管理员。"
+        ),
+    ),
+}
+
+
+def _fault_text(fault):
+    """Why the database could not answer this request, said to its caller."""
+    writes = request.method not in ("GET", "HEAD", "OPTIONS")
+    if not _wants_api():
+        return str(_PAGE_TEXT[fault][writes])
+    saved = " Nothing was saved." if writes else ""
+    return f"{_API_TEXT[fault]}{saved} Try again later."
+
+
+def database_unavailable(error, *, page=None):
+    """The answer to a database error: 503 with Retry-After when the database is busy, down or
+    cannot write, else a 500; counted in the metrics either way. Outside /api, `page(why)`
+    gives the HTML to show with the 503 (a form with the reason), if not the error page."""
     count_database_error(error)
-    busy = lock_timed_out(error)
-    if not busy and not unreachable(error):
+    fault = faults.fault(error)
+    if fault is None:
         return _server_error(error)
-    what = "busy" if busy else "unreachable"
     current_app.logger.warning(
-        "Database %s on %s %s: %s", what, request.method, request.path, error.orig
+        "Database %s on %s %s: %s", fault, request.method, request.path, error.orig
     )
-    db.session.rollback()
-    reads_only_from_now()  # the error page may read (who is logged in), but waits for no lock
-    if _wants_api() and busy:
-        why = "The database is busy with other changes: nothing was saved. Try again shortly."
-    elif _wants_api():
-        why = "The database cannot be reached right now: nothing was saved. Try again shortly."
-    elif busy:
-        why = "系统正忙，这次没有保存任何改动，请稍后再试。"
+    _roll_back()
+    reads_only_from_now()  # the page may read (who is logged in), but waits for no lock
+    why = _fault_text(fault)
+    # A database that does not answer cannot show the form again: the error page, then.
+    if page is not None and fault != faults.DOWN and not _wants_api():
+        response = make_response(page(why), 503)
     else:
-        why = "暂时连不上数据库，这次没有保存任何改动，请稍后再试。"
-    response = make_response(_http_error(ServiceUnavailable(why)))
-    response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+        response = make_response(_http_error(ServiceUnavailable(why)))
+    response.headers["Retry-After"] = str(RETRY_AFTER_S[fault])
     return response
 
 
@@ -88,5 +127,5 @@ def init_app(app):
     """Register the error handlers."""
     app.register_error_handler(InvalidParameters, _invalid_parameters)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(sa.exc.DBAPIError, _database_error)
+    app.register_error_handler(sa.exc.DBAPIError, database_unavailable)
     app.register_error_handler(Exception, _server_error)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from flask import g, has_app_context, has_request_context, request
+from flask import current_app, g, has_app_context, has_request_context, request
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session
@@ -149,34 +149,17 @@ def _sqlite_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _may_write() else "BEGIN")
 
 
-# PostgreSQL's lock_not_available (lock_timeout), serialization_failure, deadlock_detected.
-_PG_TRY_AGAIN = ("55P03", "40001", "40P01")
-
-
-# PostgreSQL: connection_exception (08...), admin_shutdown, crash_shutdown, cannot_connect_now.
-_PG_UNREACHABLE = ("57P01", "57P02", "57P03")
-
-
-def unreachable(error):
-    """True for a DBAPI error (SQLAlchemy's) that says the database cannot be reached now: down,
-    restarting, or the connection lost. Nothing was saved: try again shortly."""
-    if getattr(error, "connection_invalidated", False):
-        return True
-    cause = getattr(error, "orig", None)
-    state = getattr(cause, "sqlstate", None)
-    if state is not None:
-        return state.startswith("08") or state in _PG_UNREACHABLE
-    # No SQLSTATE: the server refused or dropped the connection before saying anything.
-    return isinstance(error, sa.exc.OperationalError) and not isinstance(cause, sqlite3.Error)
-
-
-def lock_timed_out(error):
-    """True for a DBAPI error (SQLAlchemy's) that says a lock could not be had: try again later."""
-    cause = getattr(error, "orig", None)
-    if isinstance(cause, sqlite3.OperationalError):
-        code = getattr(cause, "sqlite_errorcode", 0) & 0xFF  # extended codes keep the primary
-        return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return getattr(cause, "sqlstate", None) in _PG_TRY_AGAIN
+def _as_sqlalchemy_error(error, dialect, *, invalidated=False):
+    """A driver's error as SQLAlchemy raises its own (OperationalError, ...): one kind for the
+    error handlers to know, whether the statement went through SQLAlchemy or not."""
+    return sa.exc.DBAPIError.instance(
+        None,
+        None,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=invalidated,
+        dialect=dialect,
+    )
 
 
 @contextmanager
@@ -187,9 +170,7 @@ def read_connection():
     or ROLLBACK round trips), on SQLite with no BEGIN (see _sqlite_connect). When the session
     has begun a transaction, or is bound to a connection (as in the tests, each inside a
     transaction they roll back), the session's connection, so that its writes are seen.
-
-    Driver errors are raised as SQLAlchemy raises them for its own statements (DBAPIError:
-    OperationalError, ...), so that they are answered alike.
+    The driver's errors are raised as SQLAlchemy's (OperationalError, ...).
     """
     bind = db.session.get_bind()
     dialect = bind.dialect
@@ -197,12 +178,12 @@ def read_connection():
         try:
             yield db.session.connection().connection.driver_connection
         except dialect.loaded_dbapi.Error as error:
-            raise _wrapped(error, dialect) from error
+            raise _as_sqlalchemy_error(error, dialect) from error
         return
     try:
         pooled = bind.raw_connection()
-    except dialect.loaded_dbapi.Error as error:
-        raise _wrapped(error, dialect) from error
+    except dialect.loaded_dbapi.Error as error:  # the pool's connect: not wrapped by SQLAlchemy
+        raise _as_sqlalchemy_error(error, dialect) from error
     autocommit = dialect.name == "postgresql"
     try:
         if autocommit:
@@ -212,18 +193,11 @@ def read_connection():
         lost = dialect.is_disconnect(error, pooled.dbapi_connection, None)
         if lost:
             pooled.invalidate(error)  # as SQLAlchemy does for its own statements
-        raise _wrapped(error, dialect, lost) from error
+        raise _as_sqlalchemy_error(error, dialect, invalidated=lost) from error
     finally:
         if autocommit and pooled.is_valid:
             pooled.driver_connection.autocommit = False
         pooled.close()
-
-
-def _wrapped(error, dialect, invalidated=False):
-    """A driver's error as SQLAlchemy's DBAPIError (OperationalError, ...) around it."""
-    return sa.exc.DBAPIError.instance(
-        None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=invalidated
-    )
 
 
 class DriverStatement:
@@ -265,11 +239,40 @@ class DriverStatement:
             cursor.close()
 
 
-def init_app(app):
-    """Bind the database (and its read replicas, see replicas.py) and migrations to the app."""
-    from . import replicas
+def engine_options(config):
+    """The engine's options for this config. On PostgreSQL, each connection is checked as it
+    leaves the pool (a restarted server costs no request once it is back), and nothing waits
+    without end: connecting, a statement, a lock (DATABASE_*_TIMEOUT_*; 0 is no limit)."""
+    url = sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "postgresql":
+        return {}
+    timeouts = {
+        "statement_timeout": config["DATABASE_STATEMENT_TIMEOUT_MS"],
+        "lock_timeout": config["DATABASE_LOCK_TIMEOUT_MS"],
+    }
+    connect_args = {
+        "connect_timeout": config["DATABASE_CONNECT_TIMEOUT_S"],
+        "options": " ".join(f"-c {name}={value}" for name, value in timeouts.items()),
+    }
+    return {"pool_pre_ping": True, "connect_args": connect_args}
 
-    replicas.configure(app)
+
+def _end_session(exc):
+    """End the request's session. A connection the server dropped after the answer was made (a
+    restart) is thrown away, not raised past a response that is ready: the next one connects."""
+    try:
+        db.session.remove()
+    except sa.exc.DBAPIError as error:
+        current_app.logger.warning("Database connection lost as a request ended: %s", error.orig)
+        db.session.remove()  # SQLAlchemy has invalidated the connection: nothing left to roll back
+
+
+def init_app(app):
+    """Bind the database and migrations to the app (options given in the config win)."""
+    config = app.config
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config) | config.get(
+        "SQLALCHEMY_ENGINE_OPTIONS", {}
+    )
     db.init_app(app)
-    replicas.init_app(app)
+    app.teardown_appcontext(_end_session)  # runs before Flask-SQLAlchemy's own (registered first)
     migrate.init_app(app, db)

@@ -25,8 +25,8 @@ from flask import current_app, g
 from flask_login import current_user
 
 from ..ops import metrics
-from . import replica_lag
-from .db import READ_REPLICA, db, unreachable
+from . import faults, replica_lag
+from .db import READ_REPLICA, db
 
 # How often a replica in use is checked, and how soon one left aside is tried again (seconds).
 CHECK_S = 1.0
@@ -183,7 +183,7 @@ def public_read(view):
         try:
             response = view(*args, **kwargs)
         except sa.exc.DBAPIError as error:
-            if not unreachable(error):
+            if faults.fault(error) != faults.DOWN:
                 raise
             db.session.rollback()
             # The primary is down: a replica that answers has the best data there is.

@@ -19,8 +19,9 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from sqlalchemy.exc import DBAPIError
 
-from ..api.problems import problem
+from ..api.problems import database_unavailable, problem
 from ..core import audit, reports
 from ..core.accounts import station_for_user
 from ..core.checkins import riders_against
@@ -85,8 +86,9 @@ def station(station):
     return station_page(station)
 
 
-def station_page(station, *, status=200, invalid=None, conflict=None):
-    """The station page; `invalid` is a submitted form to show with its errors."""
+def station_page(station, *, status=200, invalid=None, conflict=None, unsaved=None):
+    """The station page; `invalid` is a submitted form to show with its errors, `unsaved` why
+    the database could not save it."""
     forms = {
         "hours": HoursForm(formdata=None, obj=station),
         "status": StatusForm(formdata=None, obj=station),
@@ -120,6 +122,7 @@ def station_page(station, *, status=200, invalid=None, conflict=None):
         actions_for=reports.actions_for,
         history=audit.history(station.id),
         conflict=conflict,
+        unsaved=unsaved,
     )
     return page, status
 
@@ -137,7 +140,17 @@ def edit(station, form, *, changes=None):
         changed = audit.save(station, changes, user=current_user, source="manager", version=version)
     except audit.EditConflict as conflict:
         return refuse_stale(conflict.station, attempted=changes)
+    except DBAPIError as error:
+        return refuse_unsaved(station, error)
     return saved(station, changed)
+
+
+def refuse_unsaved(station, error):
+    """503 on the station page saying why, when the database could not save (busy, down, or
+    its disk full or read-only); a 500 for any other database error."""
+    return database_unavailable(
+        error, page=lambda why: station_page(station, status=503, unsaved=why)[0]
+    )
 
 
 def refuse_stale(station, *, attempted):
@@ -210,6 +223,8 @@ def resolve(station, report_id):
         reports.resolve_report(report, station, action=action, user=current_user, version=version)
     except audit.EditConflict as conflict:
         return refuse_stale(conflict.station, attempted={})
+    except DBAPIError as error:
+        return refuse_unsaved(station, error)
     flash(report.reason, "resolved")
     return redirect(url_for("manage.station", station_id=station.id))
 

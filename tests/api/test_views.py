@@ -88,6 +88,22 @@ def test_problem_reason_speaks_to_people(client):
 
 
 @pytest.mark.parametrize(
+    ("path", "status"),
+    [(NEAREST + "?lat=95&lng=114", 400), ("/api/v1/stations/999999", 404), ("/api/v1/x", 404)],
+)
+def test_problems_carry_the_request_id_their_schema_lists(client, path, status):
+    response = client.get(path, headers={"X-Request-ID": "trace-42"})
+    assert (response.status_code, response.mimetype) == (status, "application/problem+json")
+    body = response.get_json()
+    assert body["request_id"] == "trace-42" == response.headers["X-Request-ID"]
+    validator = schema_validator(client, "Problem")
+    validator.validate(body)
+    without = {name: value for name, value in body.items() if name != "request_id"}
+    assert not validator.is_valid(without)  # listed, and required
+    assert not validator.is_valid(body | {"request_id": 42})
+
+
+@pytest.mark.parametrize(
     ("query", "bad"),
     [
         ({"bbox": "1,2,3"}, {"bbox"}),

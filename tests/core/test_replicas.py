@@ -16,7 +16,8 @@ from servers import free_port
 from support import browser, make_world
 
 from stations import create_app
-from stations.core.db import db, unreachable
+from stations.core import faults
+from stations.core.db import db
 from stations.core.models import Report, Station, User
 from stations.core.replica_lag import lag_bound, lsn_number
 from stations.core.station_json import forget_stored
@@ -273,5 +274,6 @@ class _DriverError(Exception):
         (sa.exc.OperationalError("x", None, sqlite3.OperationalError("no such table")), False),
     ],
 )
-def test_unreachable(error, expected):
-    assert unreachable(error) is expected
+def test_what_sends_a_read_to_another_database(error, expected):
+    # A replica (or the primary) that is down is left aside; a busy one or a bug is not.
+    assert (faults.fault(error) == faults.DOWN) is expected

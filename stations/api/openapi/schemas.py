@@ -213,12 +213,17 @@ PAGING = {
 PROBLEM = {
     "type": "object",
     "description": "RFC 9457 problem details.",
-    "required": ["type", "title", "status", "detail"],
+    "required": ["type", "title", "status", "detail", "request_id"],
     "properties": {
         "type": {"type": "string"},
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
+        "request_id": {
+            "type": "string",
+            "description": "This request's id, as in the X-Request-ID response header and the "
+            "server's logs: quote it when reporting a problem.",
+        },
         "errors": {
             "type": "array",
             "description": "Each bad parameter and why it is bad.",
