@@ -268,11 +268,16 @@ def _end_session(exc):
 
 
 def init_app(app):
-    """Bind the database and migrations to the app (options given in the config win)."""
+    """Bind the database (and its read replicas, see replicas.py) and migrations to the app
+    (engine options given in the config win)."""
+    from . import replicas
+
     config = app.config
     config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config) | config.get(
         "SQLALCHEMY_ENGINE_OPTIONS", {}
     )
+    replicas.configure(app)
     db.init_app(app)
+    replicas.init_app(app)
     app.teardown_appcontext(_end_session)  # runs before Flask-SQLAlchemy's own (registered first)
     migrate.init_app(app, db)
