@@ -2,7 +2,7 @@
 
 from flask import Blueprint, abort, jsonify, request
 
-from ..core import datum
+from ..core import coverage, datum
 from ..core.changes import data_version
 from ..core.db import db
 from ..core.geo import BBox, Position, Search, nearest_stations, stations_in_bbox
@@ -91,7 +91,9 @@ def nearest():
     search = _nearest_search(args)
     args.check()
     lat, lng = datum.to_wgs84(coord, lat=lat, lng=lng)
-    found = nearest_stations(near=Position(lat=lat, lng=lng), search=search, at=local_now())
+    near, now = Position(lat=lat, lng=lng), local_now()
+    found = nearest_stations(near=near, search=search, at=now)
+    coverage.record_search(near=near, search=search, found=found, at=now)
     data = station_items(found, coord=coord)
     # An ETag only: positions vary too much for dates to pay for the query they cost.
     return cacheable(jsonify(data=data, count=len(data), coord=coord), last_modified=None)
