@@ -89,7 +89,9 @@ def stations_near(centre, *, limit=3):
     """The `limit` stations nearest a cell's centre (any kind, open or not), as NearbyStation."""
     found = nearest_stations(near=centre, search=Search(limit=limit))
     ids = [item.station.id for item in found]
-    names = dict(db.session.execute(sa.select(Station.id, Station.name).where(Station.id.in_(ids))))
+    names = dict(
+        db.session.execute(sa.select(Station.id, Station.name).where(Station.id.in_(ids))).all()
+    )
     return [NearbyStation(i.station.id, names[i.station.id], i.distance_m) for i in found]
 
 
