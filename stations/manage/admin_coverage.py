@@ -7,6 +7,7 @@ from math import ceil
 
 import folium
 from flask import Blueprint, current_app, render_template, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import escape
 from wtforms import Form, SelectField, StringField
@@ -129,6 +130,7 @@ def index():
         min_searches=MIN_SEARCHES,
         gap_m=current_app.config["COVERAGE_GAP_M"],
         kinds=KIND_CHOICES,
+        english=str(get_locale()) == "en",
     )
     return page, 200 if period is not None else 400
 
