@@ -185,6 +185,9 @@ def _write_at_exit(app):
                 write_counts()
             except sa.exc.SQLAlchemyError:
                 app.logger.warning("Coverage counts of this process could not be written")
+            finally:
+                db.session.remove()
+                db.engine.dispose()  # the connection closed before the process ends
 
 
 def init_app(app):
