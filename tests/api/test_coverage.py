@@ -219,3 +219,19 @@ def test_gunicorn_workers_write_their_counts_when_they_exit(tmp_path):
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.sum(CoverageCount.searches))) == 6
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("path", "phrase"),
+    [
+        ("/?lang=zh", "每次查找只记下：约 500 米的网格、日期、所选的站点类型"),
+        ("/?lang=en", "each search records only: its ~500 m grid cell, the day"),
+        ("/api/docs?lang=zh", "每次最近站点查询记下什么"),
+        ("/api/docs?lang=en", "What a nearest search records"),
+    ],
+)
+def test_riders_and_developers_are_told_what_is_recorded(client, path, phrase):
+    page = client.get(path).text
+    recorded = page.split('id="recorded"', 1)[1].split("</p>", 1)[0]
+    assert phrase in recorded
+    assert "IP" in recorded
