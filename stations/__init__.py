@@ -40,8 +40,16 @@ def create_app(test_config=None, instance_path=None):
 
     from . import assets, cli, headers, i18n, ids, ops, request_size
     from .api import docs, export, feed, keys, limits, problems, views
-    from .core import db
-    from .manage import admin_import, admin_keys, admin_stations, admin_users, auth, my_stations
+    from .core import coverage, db
+    from .manage import (
+        admin_coverage,
+        admin_import,
+        admin_keys,
+        admin_stations,
+        admin_users,
+        auth,
+        my_stations,
+    )
     from .rider import folium_map, map_page
 
     folium_map.check_config(app.config)
@@ -51,6 +59,7 @@ def create_app(test_config=None, instance_path=None):
     ids.init_app(app)
     db.init_app(app)
     cli.init_app(app)
+    coverage.init_app(app)
     keys.init_app(app)
     problems.init_app(app)
     i18n.init_app(app)
@@ -60,6 +69,7 @@ def create_app(test_config=None, instance_path=None):
     auth.csrf.exempt(views.bp)  # the JSON API has no cookie sessions to forge
     blueprints = (views, feed, export, docs, map_page, assets)
     blueprints += (my_stations, admin_stations, admin_users, admin_keys, admin_import)
+    blueprints += (admin_coverage,)
     for module in blueprints:
         app.register_blueprint(module.bp)
     headers.init_app(app)  # after the blueprints: the API's views get their own policy

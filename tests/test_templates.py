@@ -50,7 +50,7 @@ def html_templates():
 
 
 def test_the_templates_are_found():
-    assert len(html_templates()) == 17
+    assert len(html_templates()) == 18
     assert "manage/admin/station.html" in html_templates()
 
 

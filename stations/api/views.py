@@ -3,7 +3,7 @@ and check-ins."""
 
 from flask import Blueprint, abort, jsonify, request
 
-from ..core import datum
+from ..core import coverage, datum
 from ..core.changes import data_version
 from ..core.checkins import changed_at, checkin_summaries, manager_facts, record_checkin
 from ..core.db import db
@@ -98,7 +98,9 @@ def nearest():
     search = _nearest_search(args)
     args.check()
     lat, lng = datum.to_wgs84(coord, lat=lat, lng=lng)
-    found = nearest_stations(near=Position(lat=lat, lng=lng), search=search, at=local_now())
+    near, now = Position(lat=lat, lng=lng), local_now()
+    found = nearest_stations(near=near, search=search, at=now)
+    coverage.record_search(near=near, search=search, found=found, at=now)
     data = station_items(found, coord=coord)
     # An ETag only: positions vary too much for dates to pay for the query they cost.
     return cacheable(jsonify(data=data, count=len(data), coord=coord), last_modified=None)

@@ -274,3 +274,21 @@ class ApiKey(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     request_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class CoverageCount(db.Model):
+    """How many nearest searches, on one day (Shenzhen time), fell in one ~500 m grid cell with
+    one kind filter and found the nearest open matching station in one distance band.
+
+    All that is kept of a search (see coverage.py): no position, address, device, IP or key.
+    """
+
+    __tablename__ = "coverage_count"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    cell: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    # The search's kind filter: its kinds, sorted and comma-separated; empty for every kind.
+    kind: Mapped[str] = mapped_column(sa.String(60), primary_key=True)
+    # The nearest open match was more than this many metres away (see coverage.distance_band_m).
+    nearest_over_m: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    searches: Mapped[int]

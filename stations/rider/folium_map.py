@@ -120,9 +120,14 @@ class LeafletMap(NamedTuple):
     cluster: MarkerCluster | None
 
 
-def build_map(tiles, *, cluster=True):
-    """The Leaflet map for a page: script and CSS URLs, the map element and its script."""
+def build_map(tiles, *, cluster=True, layers=()):
+    """The Leaflet map for a page: script and CSS URLs, the map element and its script.
+
+    `layers`: folium elements drawn on it too (the admin's coverage cells).
+    """
     leaflet = leaflet_map(tiles, cluster=cluster)
+    for layer in layers:
+        layer.add_to(leaflet.map)
     layers = [layer for layer in leaflet if layer is not None]
     figure = leaflet.map.get_root()
     figure.render()

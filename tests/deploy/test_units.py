@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 UNITS = ("stations.service", "stations-backup.service", "stations-backup.timer")
+UNITS += ("stations-prune-coverage.service", "stations-prune-coverage.timer")
 INSTALLED_AT = "/srv/stations"  # where the units expect the code, as docs/deploy.md installs it
 
 
@@ -58,7 +59,9 @@ def test_the_service_runs_what_the_procfile_runs():
     assert service["WorkingDirectory"] == [INSTALLED_AT]
 
 
-@pytest.mark.parametrize("name", ["stations.service", "stations-backup.service"])
+@pytest.mark.parametrize(
+    "name", ["stations.service", "stations-backup.service", "stations-prune-coverage.service"]
+)
 def test_both_services_run_as_the_app_with_its_settings(name):
     service = unit(name)["Service"]
     assert service["User"] == service["Group"] == ["stations"]
@@ -79,6 +82,19 @@ def test_the_timer_runs_the_backup_daily_into_its_state_directory():
     command = backup["ExecStart"][0].split()
     assert command[:4] == [f"{INSTALLED_AT}/.venv/bin/flask", "--app", "app", "backup"]
     assert command[4] == "/var/lib/" + backup["StateDirectory"][0]
+
+
+def test_the_timer_prunes_coverage_counts_daily():
+    timer = unit("stations-prune-coverage.timer")["Timer"]
+    assert timer["OnCalendar"] == ["*-*-* 04:15:00"]
+    assert timer["Persistent"] == ["yes"]
+    prune = unit("stations-prune-coverage.service")["Service"]
+    assert prune["Type"] == ["oneshot"]
+    command = prune["ExecStart"][0].split()
+    assert command == [
+        f"{INSTALLED_AT}/.venv/bin/flask",
+        *("--app", "app", "prune-coverage", "--keep-days", "180"),
+    ]
 
 
 def _readme_variables():

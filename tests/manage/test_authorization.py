@@ -104,6 +104,9 @@ MATRIX = [
         ("login", 403, 403, 200),
     ),
     ("POST", "/admin/import/commit", _upload, ("login", 403, 403, 302)),
+    ("GET", "/admin/coverage", None, ("login", 403, 403, 200)),
+    ("GET", "/admin/coverage/export.csv", None, ("login", 403, 403, 200)),
+    ("GET", "/admin/coverage/export.geojson", None, ("login", 403, 403, 200)),
 ]
 CASES = [
     pytest.param(method, path, data, role, expected, id=f"{method} {path} {role}")

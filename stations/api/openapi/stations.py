@@ -46,7 +46,11 @@ def _nearest():
     }
     return {
         "summary": "The nearest stations to a position",
-        "description": "Ascending distance_m. Filters apply before the limit.",
+        "description": (
+            "Ascending distance_m. Filters apply before the limit. Each search is counted for "
+            "the coverage map, as its ~500 m grid cell, day, kind filter and distance band to "
+            "the nearest open match only: no position, address, device, IP address or key is kept."
+        ),
         "operationId": "nearestStations",
         "parameters": nearest_parameters(),
         "responses": _ok("The nearest stations.", body),
