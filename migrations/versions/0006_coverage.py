@@ -1,7 +1,7 @@
 """Coverage counts: nearest searches per day, grid cell, kind filter and distance band.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-02
 """
 
