@@ -2,11 +2,15 @@
 
 The stored fields of a station's item (name, amenities, dates...) change only with the station,
 and every change gives it a new change_seq (see changes.py). So each process works them out once
-and reuses them while a search row brings the same change_seq. The live fields (the position in
-the asked datum, the status in force, open now, open reports) are worked out for every answer.
+and reuses them while a search row brings the same change_seq, for the STORE_SIZE stations it
+showed last (a bounded LRU: a worker's memory does not grow with the number of stations).
+The live fields (the position in the asked datum, the status in force, open now, open reports)
+are worked out for every answer.
 Only read-only requests fill the store, so what it keeps was committed.
 """
 
+from collections import OrderedDict
+from contextlib import suppress
 from functools import lru_cache
 from operator import attrgetter
 
@@ -21,9 +25,10 @@ from .models import AMENITIES, Station
 _STATION = Station.__table__
 _amenities_of = attrgetter(*AMENITIES)
 # station id -> (its change_seq, its stored fields as JSON object members, its stored
-# (closed_reason, closed_until)), for every station this process has shown.
-_stored = {}
-_LOAD_SLICE = 2000
+# (closed_reason, closed_until)), for the STORE_SIZE stations this process showed last: ~1 KB
+# each, so ~20 MB at most, whatever the number of stations (a rider's searches stay local).
+STORE_SIZE = 20_000
+_stored = OrderedDict()
 # What _live_fields works out: never kept in the store.
 _LIVE_FIELDS = set(
     "id lat lng open_now next_change_at status closed_reason closed_until open_reports".split()
@@ -51,15 +56,22 @@ def station_items(found, *, coord):
     The stored fields come from this process's store, already in JSON, and each item is one
     orjson.Fragment. A station deleted since the search is left out.
     """
-    stale = [
-        f.station.id for f in found if _stored.get(f.station.id, (None,))[0] != f.station.change_seq
-    ]
+    held = {}
+    stale = []
+    for f in found:
+        entry = _stored.get(f.station.id)
+        if entry is not None and entry[0] == f.station.change_seq:
+            held[f.station.id] = entry
+            with suppress(KeyError):  # another thread's request may have let it go meanwhile
+                _stored.move_to_end(f.station.id)
+        else:
+            stale.append(f.station.id)
     if stale:
-        _remember(stale)
+        held |= _remember(stale)
     items = []
     for row, distance_m, state in found:
-        if row.id in _stored:
-            _seq, members, closure = _stored[row.id]
+        if row.id in held:
+            _seq, members, closure = held[row.id]
             live = _live_fields(row, state, closure, coord=coord, open_reports=row.open_reports)
             live["distance_m"] = round(distance_m, 1)
             # Two JSON objects with no key in common, made one: {live..., stored...}.
@@ -73,34 +85,24 @@ def forget_stored():
 
 
 def _remember(station_ids):
-    """Keep the stored fields of these stations (of all stations, the first time)."""
-    if _stored:
-        rows = db.session.execute(sa.select(_STATION).where(_STATION.c.id.in_(station_ids)))
-        gone = set(station_ids) - {row.id for row in _keep(rows)}
-        for station_id in gone:  # deleted since the search
-            _stored.pop(station_id, None)
-        return
-    # All of them, a slice at a time: a whole table of rows at once would swell the worker.
-    after_id = 0
-    while rows := db.session.execute(
-        sa.select(_STATION)
-        .where(_STATION.c.id > after_id)
-        .order_by(_STATION.c.id)
-        .limit(_LOAD_SLICE)
-    ).all():
-        _keep(rows)
-        after_id = rows[-1].id
+    """Read these stations' stored fields and keep them, the least recently used leaving past
+    STORE_SIZE; {station id: entry} of those still there (not deleted since the search)."""
+    rows = db.session.execute(sa.select(_STATION).where(_STATION.c.id.in_(station_ids)))
+    fresh = {row.id: _entry(row) for row in rows}
+    for station_id in station_ids:
+        _stored.pop(station_id, None)  # deleted since the search, or about to be renewed
+    _stored.update(fresh)
+    while len(_stored) > STORE_SIZE:
+        _stored.popitem(last=False)
+    return fresh
 
 
-def _keep(rows):
-    """Store these station rows; return them."""
-    rows = list(rows)
-    for row in rows:
-        fields = stored_fields(row)
-        closure = (fields["closed_reason"], fields["closed_until"])
-        members = orjson.dumps({k: v for k, v in fields.items() if k not in _LIVE_FIELDS})
-        _stored[row.id] = (row.change_seq, members[1:-1], closure)
-    return rows
+def _entry(row):
+    """A station row's store entry: (change_seq, stored fields as JSON members, closure)."""
+    fields = stored_fields(row)
+    closure = (fields["closed_reason"], fields["closed_until"])
+    members = orjson.dumps({k: v for k, v in fields.items() if k not in _LIVE_FIELDS})
+    return row.change_seq, members[1:-1], closure
 
 
 def stored_fields(row):
