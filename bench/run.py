@@ -94,13 +94,13 @@ def start_gunicorn(url, port, log):
     )
 
 
-def wait_until_up(server, port, timeout_s=30):
-    """Return once /api/v1/health answers; exit if gunicorn dies or takes too long."""
+def wait_until_up(server, port, timeout_s=30, path="/api/v1/health"):
+    """Return once `path` answers; exit if gunicorn dies or takes too long."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and server.poll() is None:
         probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)  # no proxy, ever
         try:
-            probe.request("GET", "/api/v1/health")
+            probe.request("GET", path)
             if probe.getresponse().status == 200:
                 return
         except OSError:
@@ -123,14 +123,15 @@ def stop(server):
         server.wait()
 
 
-def wrk(server, port, endpoint, duration_s, database=None):
+def wrk(server, port, endpoint, duration_s, database=None, connections=WRK_CONNECTIONS):
     """One wrk run: the BENCH line of bench/wrk.lua, req/s and the CPU it cost.
 
     server_ms is the CPU time of the gunicorn workers (and their PostgreSQL backends) per request,
     which other load on the machine barely changes; others_pct is the CPU share that other
     processes took meanwhile, which makes req/s and latency noisy.
     """
-    command = ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS), "-d", f"{duration_s}s"]
+    threads = min(WRK_THREADS, connections)
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration_s}s"]
     command += ["--latency", "-s", str(BENCH / "wrk.lua"), f"http://127.0.0.1:{port}"]
     wait_for_quiet()
     before = cpu_snapshot(server.pid, database)
@@ -145,9 +146,9 @@ def wrk(server, port, endpoint, duration_s, database=None):
     }
 
 
-def nearest_sql(url):
+def nearest_sql(url, *options):
     """The summary printed by bench/nearest_sql.py."""
-    output = sh([sys.executable, str(BENCH / "nearest_sql.py")], env=app_env(url))
+    output = sh([sys.executable, str(BENCH / "nearest_sql.py"), *options], env=app_env(url))
     return json.loads(re.search(r"^SQL (.*)$", output, re.M).group(1))
 
 
