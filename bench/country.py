@@ -23,13 +23,19 @@ import subprocess
 import sys
 from datetime import datetime
 
-from procfs import worker_peak_rss_mb
+from procfs import cpu_snapshot, worker_peak_rss_mb
 from run import BENCH, PG_ROOT_URL, ROOT, app_env, free_port, nearest_sql, stop, wait_until_up
-from run import wrk as wrk_run
+from run import wrk as run_wrk
 
 CONF = ROOT / "deploy" / "gunicorn.conf.py"
 LATENCY_CONNECTIONS = 2
 MAP_RUNS = ("box-shenzhen", "box-shanghai", "markers-shenzhen", "markers-shanghai")
+
+
+def wrk_run(*args, **kwargs):
+    """bench/run.py's wrk, without waiting for a quiet machine: on a machine shared by several
+    people it seldom comes, so each run notes the load average instead."""
+    return run_wrk(*args, **kwargs, quiet_wait=False)
 
 
 def start(app, env, port, log, *, chdir=ROOT):
@@ -50,10 +56,21 @@ def measure(server, port, runs, duration_s, database):
     """{scenario: wrk stats | {"load": ...}} for each (scenario, connections) in `runs`."""
     results = {}
     for scenario, connections in runs:
-        before = load()
+        before, workers_before = load(), cpu_snapshot(server.pid, None)[2]
         stats = wrk_run(server, port, scenario, duration_s, database, connections=connections)
-        results[scenario] = stats | {"load": (before + load()) / 2, "connections": connections}
-        print(f"  {scenario}: {stats['rps']:.0f} req/s, p99 {stats['p99_us'] / 1000:.1f} ms")
+        # server_ms counts the workers and their PostgreSQL backends: split it.
+        worker_ms = 1000 * (cpu_snapshot(server.pid, None)[2] - workers_before) / stats["requests"]
+        results[scenario] = stats | {
+            "load": (before + load()) / 2,
+            "connections": connections,
+            "worker_ms": worker_ms,
+            "database_ms": stats["server_ms"] - worker_ms,
+        }
+        print(
+            f"  {scenario}: {stats['rps']:.0f} req/s, p99 {stats['p99_us'] / 1000:.1f} ms, "
+            f"CPU {worker_ms:.2f} + {stats['server_ms'] - worker_ms:.2f} ms/req",
+            flush=True,
+        )
     return results
 
 
@@ -95,14 +112,22 @@ def report(database, results, peaks, sql, version, duration_s):
         f"gunicorn -c deploy/gunicorn.conf.py ({len(peaks)} sync workers); wrk -d{duration_s}s; "
         "load = the 1-minute load average during the run (2 cores, shared machine).",
         "",
-        "| scenario | connections | req/s | % of bare | p50 ms | p99 ms | non-2xx | load |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "app CPU and database CPU: CPU time of the gunicorn workers, and of their PostgreSQL "
+        "backends, per request (from /proc; hardly moved by other load). % of bare by CPU: the "
+        "bare app's CPU per request over the scenario's (app + database).",
+        "",
+        "| scenario | connections | req/s | % of bare | p50 ms | p99 ms | app CPU ms/req "
+        "| database CPU ms/req | % of bare by CPU | non-2xx | others' CPU | load |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    bare_ms = results["bare"]["server_ms"]
     for scenario, stats in results.items():
         lines.append(
             f"| {scenario} | {stats['connections']} | {stats['rps']:.0f} | "
             f"{100 * stats['rps'] / bare_rps:.0f} % | {stats['p50_us'] / 1000:.1f} | "
-            f"{stats['p99_us'] / 1000:.1f} | {stats['non_2xx'] + stats['socket_errors']} | "
+            f"{stats['p99_us'] / 1000:.1f} | {stats['worker_ms']:.2f} | "
+            f"{stats['database_ms']:.2f} | {100 * bare_ms / stats['server_ms']:.0f} % | "
+            f"{stats['non_2xx'] + stats['socket_errors']} | {stats['others_pct']:.0f} % | "
             f"{stats['load']:.1f} |"
         )
     rss = ", ".join(f"{mb:.0f}" for mb in sorted(peaks.values()))

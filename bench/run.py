@@ -123,7 +123,9 @@ def stop(server):
         server.wait()
 
 
-def wrk(server, port, endpoint, duration_s, database=None, connections=WRK_CONNECTIONS):
+def wrk(
+    server, port, endpoint, duration_s, database=None, connections=WRK_CONNECTIONS, quiet_wait=True
+):
     """One wrk run: the BENCH line of bench/wrk.lua, req/s and the CPU it cost.
 
     server_ms is the CPU time of the gunicorn workers (and their PostgreSQL backends) per request,
@@ -133,7 +135,8 @@ def wrk(server, port, endpoint, duration_s, database=None, connections=WRK_CONNE
     threads = min(WRK_THREADS, connections)
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration_s}s"]
     command += ["--latency", "-s", str(BENCH / "wrk.lua"), f"http://127.0.0.1:{port}"]
-    wait_for_quiet()
+    if quiet_wait:
+        wait_for_quiet()
     before = cpu_snapshot(server.pid, database)
     output = sh([*command, "--", endpoint], timeout_s=duration_s + 60)
     after = cpu_snapshot(server.pid, database)

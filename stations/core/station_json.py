@@ -11,23 +11,26 @@ Only read-only requests fill the store, so what it keeps was committed.
 
 from collections import OrderedDict
 from contextlib import suppress
+from datetime import UTC
 from functools import lru_cache
 from operator import attrgetter
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from . import datum
-from .db import db
+from .db import DriverStatement, UTCDateTime, db, read_connection
 from .hours import state_at
 from .models import AMENITIES, Station
 
 _STATION = Station.__table__
+_INSTANTS = [column.key for column in _STATION.columns if isinstance(column.type, UTCDateTime)]
 _amenities_of = attrgetter(*AMENITIES)
 # station id -> (its change_seq, its stored fields as JSON object members, its stored
 # (closed_reason, closed_until)), for the STORE_SIZE stations this process showed last: ~1 KB
-# each, so ~20 MB at most, whatever the number of stations (a rider's searches stay local).
-STORE_SIZE = 20_000
+# each, so ~50 MB at most, whatever the number of stations (a rider's searches stay local).
+STORE_SIZE = 50_000
 _stored = OrderedDict()
 # What _live_fields works out: never kept in the store.
 _LIVE_FIELDS = set(
@@ -87,7 +90,13 @@ def forget_stored():
 def _remember(station_ids):
     """Read these stations' stored fields and keep them, the least recently used leaving past
     STORE_SIZE; {station id: entry} of those still there (not deleted since the search)."""
-    rows = db.session.execute(sa.select(_STATION).where(_STATION.c.id.in_(station_ids)))
+    dialect = db.session.get_bind().dialect
+    if dialect.name == "postgresql":  # on the driver, as the search: no session, no transaction
+        with read_connection() as connection:
+            rows = _by_ids(dialect).rows(connection, {"ids": list(station_ids)})
+        rows = [row._replace(**_in_utc(row)) for row in rows]
+    else:
+        rows = db.session.execute(sa.select(_STATION).where(_STATION.c.id.in_(station_ids)))
     fresh = {row.id: _entry(row) for row in rows}
     for station_id in station_ids:
         _stored.pop(station_id, None)  # deleted since the search, or about to be renewed
@@ -95,6 +104,18 @@ def _remember(station_ids):
     while len(_stored) > STORE_SIZE:
         _stored.popitem(last=False)
     return fresh
+
+
+@lru_cache(maxsize=2)
+def _by_ids(dialect):
+    """PostgreSQL: the stations whose ids are in the array `ids`, every column."""
+    ids = sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer))
+    return DriverStatement(sa.select(_STATION).where(_STATION.c.id == sa.func.any(ids)), dialect)
+
+
+def _in_utc(row):
+    """The driver gives instants in the connection's time zone: in UTC, as UTCDateTime does."""
+    return {name: getattr(row, name).astimezone(UTC) for name in _INSTANTS if getattr(row, name)}
 
 
 def _entry(row):
