@@ -34,7 +34,8 @@ WORKERS = 2
 WRK_THREADS = 2
 WRK_CONNECTIONS = 16
 WARMUP_S = 3
-# A worker reads every station once, on its first nearest request: ~4 s at 100,000 stations.
+# A worker keeps the stored fields of the last 50,000 stations it showed (station_json.py), read
+# as searches find them: a longer warm-up at 100k fills it.
 WARMUP_100K_S = 10
 
 
