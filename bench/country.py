@@ -52,15 +52,15 @@ def load():
     return os.getloadavg()[0]
 
 
-def measure(server, port, runs, duration_s, database):
-    """{scenario: wrk stats | {"load": ...}} for each (scenario, connections) in `runs`."""
+def measure(server, port, runs, duration_s, database, label=None):
+    """{scenario (or label): wrk stats | {"load": ...}} for each (scenario, connections)."""
     results = {}
     for scenario, connections in runs:
         before, workers_before = load(), cpu_snapshot(server.pid, None)[2]
         stats = wrk_run(server, port, scenario, duration_s, database, connections=connections)
         # server_ms counts the workers and their PostgreSQL backends: split it.
         worker_ms = 1000 * (cpu_snapshot(server.pid, None)[2] - workers_before) / stats["requests"]
-        results[scenario] = stats | {
+        results[label or scenario] = stats | {
             "load": (before + load()) / 2,
             "connections": connections,
             "worker_ms": worker_ms,
@@ -74,38 +74,36 @@ def measure(server, port, runs, duration_s, database):
     return results
 
 
-def bench_bare(duration_s, log):
-    port = free_port()
-    server = start("bare:app", app_env(""), port, log, chdir=BENCH)
+def bench(database, duration_s, warmup_s, log):
+    """Both servers up at once; each nearest run right after a bare run of its own (the machine's
+    load moves from minute to minute: a ratio is only fair between neighbours in time)."""
+    bare_port, app_port = free_port(), free_port()
+    bare = start("bare:app", app_env(""), bare_port, log, chdir=BENCH)
+    app = start("app:app", app_env(f"{PG_ROOT_URL}/{database}"), app_port, log)
+    results = {}
     try:
-        wait_until_up(server, port, path="/bare")
-        wrk_run(server, port, "bare", 3)
-        return measure(server, port, [("bare", 16)], duration_s, None)
-    finally:
-        stop(server)
-
-
-def bench_app(database, duration_s, warmup_s, log):
-    port = free_port()
-    server = start("app:app", app_env(f"{PG_ROOT_URL}/{database}"), port, log)
-    try:
-        wait_until_up(server, port)
-        workers = set(worker_peak_rss_mb(server.pid))
+        wait_until_up(bare, bare_port, path="/bare")
+        wait_until_up(app, app_port)
+        workers = set(worker_peak_rss_mb(app.pid))
+        wrk_run(bare, bare_port, "bare", warmup_s)
         for scenario in ("nearest-country", "nearest", *MAP_RUNS):
-            wrk_run(server, port, scenario, warmup_s)
-        runs = [("nearest-country", 16), ("nearest", 16)]
-        runs += [(scenario, LATENCY_CONNECTIONS) for scenario in MAP_RUNS]
-        results = measure(server, port, runs, duration_s, database)
-        peaks = worker_peak_rss_mb(server.pid)
+            wrk_run(app, app_port, scenario, warmup_s)
+        for scenario in ("nearest-country", "nearest"):
+            label = f"bare-{scenario}"
+            results |= measure(bare, bare_port, [("bare", 16)], duration_s, None, label)
+            results |= measure(app, app_port, [(scenario, 16)], duration_s, database)
+        runs = [(scenario, LATENCY_CONNECTIONS) for scenario in MAP_RUNS]
+        results |= measure(app, app_port, runs, duration_s, database)
+        peaks = worker_peak_rss_mb(app.pid)
     finally:
-        stop(server)
+        stop(app)
+        stop(bare)
     if set(peaks) != workers:
         print(f"  warning: workers changed during the run ({workers} -> {set(peaks)})")
     return results, peaks
 
 
 def report(database, results, peaks, sql, version, duration_s):
-    bare_rps = results["bare"]["rps"]
     lines = [
         f"# Nationwide benchmark: `{database}`, {datetime.now():%Y-%m-%d %H:%M}, commit {version}",
         "",
@@ -114,14 +112,16 @@ def report(database, results, peaks, sql, version, duration_s):
         "",
         "app CPU and database CPU: CPU time of the gunicorn workers, and of their PostgreSQL "
         "backends, per request (from /proc; hardly moved by other load). % of bare by CPU: the "
-        "bare app's CPU per request over the scenario's (app + database).",
+        "bare app's CPU per request over the scenario's (app + database). Each % is against "
+        "the bare run just before (bare-<scenario>), with both servers up all along.",
         "",
         "| scenario | connections | req/s | % of bare | p50 ms | p99 ms | app CPU ms/req "
         "| database CPU ms/req | % of bare by CPU | non-2xx | others' CPU | load |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    bare_ms = results["bare"]["server_ms"]
     for scenario, stats in results.items():
+        if scenario.startswith("bare"):
+            bare_rps, bare_ms = stats["rps"], stats["server_ms"]
         lines.append(
             f"| {scenario} | {stats['connections']} | {stats['rps']:.0f} | "
             f"{100 * stats['rps'] / bare_rps:.0f} % | {stats['p50_us'] / 1000:.1f} | "
@@ -158,11 +158,8 @@ def main():
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     with open(results_dir / f"country-{stamp}-gunicorn.log", "w") as log:
-        print(f"bare (load {load():.2f})", flush=True)
-        results = bench_bare(args.duration, log)
-        print(f"app on {args.database} (load {load():.2f})", flush=True)
-        app_results, peaks = bench_app(args.database, args.duration, args.warmup, log)
-    results |= app_results
+        print(f"bare and app on {args.database} (load {load():.2f})", flush=True)
+        results, peaks = bench(args.database, args.duration, args.warmup, log)
     sql = None
     if args.sql:
         options = ("--area", "cities", "--positions", "500")
