@@ -58,7 +58,11 @@ def synthetic_stations(count, seed=SEED):
 
 def insert_stations(count):
     """Insert the rows in batches through SQLAlchemy Core; ANALYZE on PostgreSQL."""
-    rows = synthetic_stations(count)
+    insert_rows(synthetic_stations(count))
+
+
+def insert_rows(rows):
+    """Insert station rows (dicts of column values) in batches, in the app context; ANALYZE."""
     while batch := list(islice(rows, BATCH)):
         db.session.execute(sa.insert(Station), batch)
     db.session.commit()

@@ -23,6 +23,19 @@ from stations.core.geo import Position, Search, nearest_stations  # noqa: E402
 
 SEED = 20261127
 INDEX = "ix_station_position"
+# --area cities: within 0.3 degree of these centres (WGS-84), as bench/wrk.lua's nearest-country.
+CITIES = [
+    (22.54, 114.06), (31.23, 121.47), (39.91, 116.40), (23.13, 113.26), (30.57, 104.07),
+    (30.59, 114.30), (34.26, 108.94), (29.56, 106.55), (32.06, 118.80), (30.27, 120.16),
+]  # fmt: skip
+
+
+def random_positions(area, count, rng):
+    """`count` positions over Shenzhen, or around big cities."""
+    if area == "shenzhen":
+        return [(rng.uniform(22.45, 22.85), rng.uniform(113.78, 114.55)) for _ in range(count)]
+    centres = [rng.choice(CITIES) for _ in range(count)]
+    return [(lat + rng.uniform(-0.3, 0.3), lng + rng.uniform(-0.3, 0.3)) for lat, lng in centres]
 
 
 def percentile(values, pct):
@@ -71,11 +84,9 @@ def explain_all(statements):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--positions", type=int, default=200)
+    parser.add_argument("--area", choices=("shenzhen", "cities"), default="shenzhen")
     args = parser.parse_args()
-    rng = random.Random(SEED)
-    positions = [
-        (rng.uniform(22.45, 22.85), rng.uniform(113.78, 114.55)) for _ in range(args.positions)
-    ]
+    positions = random_positions(args.area, args.positions, random.Random(SEED))
     with create_app().app_context():
         if db.engine.dialect.name != "postgresql":
             sys.exit("nearest_sql.py needs DATABASE_URL to point at PostGIS.")

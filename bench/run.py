@@ -38,7 +38,8 @@ WORKERS = 2
 WRK_THREADS = 2
 WRK_CONNECTIONS = 16
 WARMUP_S = 3
-# A worker reads every station once, on its first nearest request: ~4 s at 100,000 stations.
+# A worker keeps the stored fields of the last 50,000 stations it showed (station_json.py), read
+# as searches find them: a longer warm-up at 100k fills it.
 WARMUP_100K_S = 10
 
 
@@ -109,13 +110,13 @@ def start_gunicorn(url, port, log, ops=None):
     )
 
 
-def wait_until_up(server, port, timeout_s=30):
-    """Return once /api/v1/health answers; exit if gunicorn dies or takes too long."""
+def wait_until_up(server, port, timeout_s=30, path="/api/v1/health"):
+    """Return once `path` answers; exit if gunicorn dies or takes too long."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and server.poll() is None:
         probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)  # no proxy, ever
         try:
-            probe.request("GET", "/api/v1/health")
+            probe.request("GET", path)
             if probe.getresponse().status == 200:
                 return
         except OSError:
@@ -138,16 +139,20 @@ def stop(server):
         server.wait()
 
 
-def wrk(server, port, endpoint, duration_s, database=None):
+def wrk(
+    server, port, endpoint, duration_s, database=None, connections=WRK_CONNECTIONS, quiet_wait=True
+):
     """One wrk run: the BENCH line of bench/wrk.lua, req/s and the CPU it cost.
 
     server_ms is the CPU time of the gunicorn workers (and their PostgreSQL backends) per request,
     which other load on the machine barely changes; others_pct is the CPU share that other
     processes took meanwhile, which makes req/s and latency noisy.
     """
-    command = ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS), "-d", f"{duration_s}s"]
+    threads = min(WRK_THREADS, connections)
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration_s}s"]
     command += ["--latency", "-s", str(BENCH / "wrk.lua"), f"http://127.0.0.1:{port}"]
-    wait_for_quiet()
+    if quiet_wait:
+        wait_for_quiet()
     before = cpu_snapshot(server.pid, database)
     output = sh([*command, "--", endpoint], timeout_s=duration_s + 60)
     after = cpu_snapshot(server.pid, database)
@@ -160,9 +165,9 @@ def wrk(server, port, endpoint, duration_s, database=None):
     }
 
 
-def nearest_sql(url):
+def nearest_sql(url, *options):
     """The summary printed by bench/nearest_sql.py."""
-    output = sh([sys.executable, str(BENCH / "nearest_sql.py")], env=app_env(url))
+    output = sh([sys.executable, str(BENCH / "nearest_sql.py"), *options], env=app_env(url))
     return json.loads(re.search(r"^SQL (.*)$", output, re.M).group(1))
 
 

@@ -2,6 +2,7 @@
 
 import os
 import sys
+import time
 
 import click
 from flask_migrate import upgrade
@@ -33,14 +34,19 @@ def load_sample_command():
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--crs", type=click.Choice(DATUMS), default="wgs84")
 def import_stations_command(path, crs):
-    """Import stations from a CSV, XLSX or GeoJSON file (all rows or none)."""
-    counts = _import_or_exit(path, crs=crs, is_sample=False)
+    """Import stations from a CSV, XLSX or GeoJSON file (all rows or none), showing progress."""
+    started = time.monotonic()
+
+    def progress(text):  # on stderr, with the time since the command started
+        click.echo(f"[{time.monotonic() - started:6.1f} s] {text}", err=True)
+
+    counts = _import_or_exit(path, crs=crs, is_sample=False, progress=progress)
     click.echo("Imported: " + _counts_text(counts))
 
 
-def _import_or_exit(path, *, crs, is_sample):
+def _import_or_exit(path, *, crs, is_sample, progress=importer.quiet):
     try:
-        return importer.import_stations(path, crs=crs, is_sample=is_sample)
+        return importer.import_stations(path, crs=crs, is_sample=is_sample, progress=progress)
     except importer.ImportFailed as failure:
         for line in failure.errors:
             click.echo(line, err=True)

@@ -7,7 +7,7 @@ Distances are geodesic metres on the WGS-84 ellipsoid on both backends.
 from collections import Counter
 from datetime import date
 from functools import lru_cache
-from math import cos, floor, pi, radians, sqrt
+from math import cos, degrees, floor, pi, radians, sqrt
 from time import monotonic
 from typing import NamedTuple
 
@@ -108,6 +108,10 @@ _RTREE_ROUNDING_M = 1.0
 _SPHERE_CLOSER = 1 - 0.006
 _WHOLE_EARTH = BBox(-180.0, -90.0, 180.0, 90.0)
 _METRES_PER_DEGREE_LAT_MIN = 110_574.0
+# stations_in_bbox: the widest box (degrees of longitude) searched through PostGIS's index, and
+# the margin around a box searched through an index (more than R*Tree's rounding, ~1e-5 degree).
+_INDEXED_BOX_DEG = 10.0
+_BOX_PAD_DEG = 1e-4
 _METRES_PER_DEGREE_LNG_EQUATOR = 111_320.0
 
 
@@ -385,6 +389,34 @@ def _first_radius_m(connection, dialect, *, lat, lng, wanted):
     return sqrt(wanted / around * side_m * side_m * max(cos(radians(lat)), 0.01) / pi)
 
 
+def _spatially_indexed(bbox, dialect_name):
+    """A condition that the spatial index answers, true of every station in `bbox` (a few more
+    may pass it: the exact test is on lat and lng), so that the box is not a whole-table scan.
+
+    PostGIS: `&&` on the geography column, against the box made wider by how far its
+    great-circle sides can bow into it (width²/16 radians of latitude at 45°; twice that here,
+    for the widening itself), for boxes up to _INDEXED_BOX_DEG wide (a wider one holds a good
+    part of the table anyway). SQLite: the R*Tree, made wider than its 32-bit rounding.
+    """
+    if dialect_name == "postgresql":
+        width_deg = bbox.max_lng - bbox.min_lng
+        pad = degrees(radians(width_deg) ** 2 / 8) + _BOX_PAD_DEG
+        south, north = bbox.min_lat - pad, bbox.max_lat + pad
+        if not (0 <= width_deg <= _INDEXED_BOX_DEG and -89.0 < south and north < 89.0):
+            return ()
+        envelope = sa.func.ST_MakeEnvelope(
+            bbox.min_lng - pad, south, bbox.max_lng + pad, north, 4326
+        ).cast(Geography)
+        return (_POSITION.op("&&", return_type=sa.Boolean)(envelope),)
+    boxed = sa.select(_RTREE.c.id).where(
+        _RTREE.c.max_lng >= bbox.min_lng - _BOX_PAD_DEG,
+        _RTREE.c.min_lng <= bbox.max_lng + _BOX_PAD_DEG,
+        _RTREE.c.max_lat >= bbox.min_lat - _BOX_PAD_DEG,
+        _RTREE.c.min_lat <= bbox.max_lat + _BOX_PAD_DEG,
+    )
+    return (_STATION.c.id.in_(boxed),)
+
+
 @lru_cache(maxsize=4)
 def _corners_statement(dialect):
     """Every station's south-west R*Tree corner."""
@@ -398,6 +430,7 @@ def stations_in_bbox(*, bbox, page, per_page):
         inside = (
             _STATION.c.lng.between(bbox.min_lng, bbox.max_lng),
             _STATION.c.lat.between(bbox.min_lat, bbox.max_lat),
+            *_spatially_indexed(bbox, db.session.get_bind().dialect.name),
         )
     total = db.session.execute(
         sa.select(sa.func.count()).select_from(_STATION).where(*inside)

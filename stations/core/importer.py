@@ -17,7 +17,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
-from .audit import apply_changes, record_created, to_json
+from .audit import apply_changes, create_many, to_json
 from .datum import DATUMS, to_wgs84
 from .db import db
 from .districts import district_at
@@ -46,6 +46,11 @@ AMENITY_WORDS = {
 }
 _GEOJSON_PROPERTIES = (set(COLUMNS) - {"lat", "lng"}) | set(DERIVED_PROPERTIES)
 _ID_BATCH = 500  # external_ids per IN (...) query, well under every backend's parameter limit
+PROGRESS_EVERY = 10_000
+
+
+def quiet(_text):
+    """No progress shown."""
 
 
 class ImportFailed(Exception):
@@ -76,17 +81,23 @@ class ImportPlan(dict):
         return hashlib.sha256(to_json([new, changed]).encode()).hexdigest()
 
 
-def import_stations(path, *, crs="wgs84", is_sample=False, dry_run=False, user=None):
+def import_stations(
+    path, *, crs="wgs84", is_sample=False, dry_run=False, user=None, progress=quiet
+):
     """Create or update the file's stations in one transaction; the ImportPlan it carried out.
 
     With dry_run, nothing is written and the plan tells what would be. Changes are audited as
-    source "import", by `user` when an admin uploaded the file.
+    source "import", by `user` when an admin uploaded the file. `progress` is called with a line
+    of text now and then (every PROGRESS_EVERY records checked or written).
     """
     if crs not in DATUMS:
         raise ValueError(f"crs must be one of {', '.join(DATUMS)}")
     label, errors, records = _read(path)
+    progress(f"read {len(records):,} records")
     rows, good_rows, first_seen = [], [], {}
-    for number, values, problems in records:
+    for count, (number, values, problems) in enumerate(records, start=1):
+        if count % PROGRESS_EVERY == 0:
+            progress(f"checked {count:,} of {len(records):,} records")
         fields, value_problems = _check(values, crs=crs)
         problems += value_problems
         external_id = fields["external_id"]
@@ -101,8 +112,9 @@ def import_stations(path, *, crs="wgs84", is_sample=False, dry_run=False, user=N
     if errors:
         raise ImportFailed(errors, plan=_plan(good_rows) if dry_run else None)
     plan = _plan(rows)
+    progress("to create {created:,}, to update {updated:,}, unchanged {unchanged:,}".format(**plan))
     if not dry_run:
-        _write(plan, user=user)
+        _write(plan, user=user, progress=progress)
     return plan
 
 
@@ -293,18 +305,21 @@ def _plan(rows):
     return plan
 
 
-def _write(plan, *, user):
+def _write(plan, *, user, progress):
     """Carry out a plan in one transaction, every change audited."""
     try:
-        new = [Station(**fields) for fields in plan.new_stations]
-        db.session.add_all(new)
-        for station, diff in plan.changed_stations:
+        for count, (station, diff) in enumerate(plan.changed_stations, start=1):
             # Only real changes, so updated_at moves only then.
             changes = {key: after for key, (_before, after) in diff.items()}
             apply_changes(station, changes, user=user, source="import")
+            if count % PROGRESS_EVERY == 0:
+                db.session.flush()
+                progress(f"updated {count:,} of {len(plan.changed_stations):,} stations")
         db.session.flush()
-        for station in new:
-            record_created(station, user=user, source="import")
+        new = plan.new_stations
+        for start in range(0, len(new), PROGRESS_EVERY):
+            create_many(new[start : start + PROGRESS_EVERY], user=user, source="import")
+            progress(f"created {min(start + PROGRESS_EVERY, len(new)):,} of {len(new):,} stations")
         db.session.commit()
     except StaleDataError:
         db.session.rollback()

@@ -2,8 +2,10 @@
 
 The stored fields of a station's item (name, amenities, dates...) change only with the station,
 and every change gives it a new change_seq (see changes.py). So each process works them out once
-and reuses them while a search row brings the same change_seq. The live fields (the position in
-the asked datum, the status in force, open now, open reports) are worked out for every answer.
+and reuses them while a search row brings the same change_seq, for the STORE_SIZE stations it
+showed last (a bounded LRU: a worker's memory does not grow with the number of stations).
+The live fields (the position in the asked datum, the status in force, open now, open reports)
+are worked out for every answer.
 Only read-only requests fill the store, so what it keeps was committed.
 
 Rider check-ins are live fields too (checkins.py): summed at each request for one station or a
@@ -16,29 +18,36 @@ own record, with riders' taps. So the feed and export leave them out, and Last-M
 check-ins as it counts reports (changes.data_version).
 """
 
+from collections import OrderedDict
+from contextlib import suppress
+from datetime import UTC
 from functools import lru_cache
 from operator import attrgetter
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from . import datum
 from .checkins import checkin_summaries, confirmations, manager_facts
-from .db import db, iso
+from .db import DriverStatement, UTCDateTime, db, iso, read_connection
 from .hours import local_now, state_at
 from .models import AMENITIES, Station
 
 _STATION = Station.__table__
+_INSTANTS = [column.key for column in _STATION.columns if isinstance(column.type, UTCDateTime)]
 _amenities_of = attrgetter(*AMENITIES)
 # station id -> (its change_seq, its stored fields as JSON object members, its stored
-# (closed_reason, closed_until), its checkins.ManagerFacts), for every station this process
-# has shown.
-_stored = {}
+# (closed_reason, closed_until), its checkins.ManagerFacts), for the STORE_SIZE stations this
+# process showed last: ~1 KB each, so ~50 MB at most, whatever the number of stations (a
+# rider's searches stay local).
+STORE_SIZE = 50_000
+_stored = OrderedDict()
 # station id -> ((its change_seq, its latest check-in, the minute), its check-in fields), for
-# the stations this process has listed: a new check-in or a change to the station makes them
-# be worked out again, and so does the next minute (riders' counts are of the last 24 hours).
-_confirmed = {}
-_LOAD_SLICE = 2000
+# the STORE_SIZE stations this process listed last: a new check-in or a change to the station
+# makes them be worked out again, and so does the next minute (riders' counts are of the last
+# 24 hours).
+_confirmed = OrderedDict()
 # What _live_fields works out: never kept in the store.
 _LIVE_FIELDS = set(
     "id lat lng open_now next_change_at status closed_reason closed_until open_reports "
@@ -71,18 +80,25 @@ def station_items(found, *, coord):
     kept per process too (_confirm): read again, in one query, only for stations with a check-in
     or a change since, or after a minute.
     """
-    stale = [
-        f.station.id for f in found if _stored.get(f.station.id, (None,))[0] != f.station.change_seq
-    ]
+    held = {}
+    stale = []
+    for f in found:
+        entry = _stored.get(f.station.id)
+        if entry is not None and entry[0] == f.station.change_seq:
+            held[f.station.id] = entry
+            with suppress(KeyError):  # another thread's request may have let it go meanwhile
+                _stored.move_to_end(f.station.id)
+        else:
+            stale.append(f.station.id)
     if stale:
-        _remember(stale)
-    _confirm([f.station for f in found if f.station.id in _stored])
+        held |= _remember(stale)
+    confirmed = _confirm([f.station for f in found if f.station.id in held], held)
     items = []
     for row, distance_m, state in found:
-        if row.id in _stored:
-            _seq, members, closure, _manager = _stored[row.id]
+        if row.id in held:
+            _seq, members, closure, _manager = held[row.id]
             live = _live_fields(row, state, closure, coord=coord, open_reports=row.open_reports)
-            live |= _confirmed[row.id][1]
+            live |= confirmed[row.id]
             live["distance_m"] = round(distance_m, 1)
             # Two JSON objects with no key in common, made one: {live..., stored...}.
             items.append(orjson.Fragment(orjson.dumps(live)[:-1] + b"," + members + b"}"))
@@ -95,50 +111,70 @@ def forget_stored():
     _confirmed.clear()
 
 
-def _confirm(rows):
-    """Keep the check-in fields of these search rows (stations in the store) up to date: one
-    query for those with check-ins whose fields are not current, none for the others."""
+def _confirm(rows, held):
+    """{station id: check-in fields} of these search rows (whose store entries are `held`), kept
+    up to date: one query for those with check-ins whose fields are not current, none for the
+    others."""
     now = local_now()
     minute = int(now.timestamp() // 60)
     keys = {row.id: (row.change_seq, row.last_checkin_at, minute) for row in rows}
-    stale = [row for row in rows if _confirmed.get(row.id, (None,))[0] != keys[row.id]]
+    found = {}
+    for row in rows:
+        kept = _confirmed.get(row.id)
+        if kept is not None and kept[0] == keys[row.id]:
+            found[row.id] = kept[1]
+            with suppress(KeyError):  # as in station_items
+                _confirmed.move_to_end(row.id)
+    stale = [row for row in rows if row.id not in found]
     if not stale:
-        return
+        return found
     said = checkin_summaries((row.id for row in stale if row.last_checkin_at is not None), now=now)
     for row in stale:
-        fields = confirmations(said.get(row.id, {}), _stored[row.id][3], now=now)
-        _confirmed[row.id] = (keys[row.id], fields)
+        found[row.id] = confirmations(said.get(row.id, {}), held[row.id][3], now=now)
+        _confirmed[row.id] = (keys[row.id], found[row.id])
+    while len(_confirmed) > STORE_SIZE:
+        _confirmed.popitem(last=False)
+    return found
 
 
 def _remember(station_ids):
-    """Keep the stored fields of these stations (of all stations, the first time)."""
-    if _stored:
+    """Read these stations' stored fields and keep them, the least recently used leaving past
+    STORE_SIZE; {station id: entry} of those still there (not deleted since the search)."""
+    dialect = db.session.get_bind().dialect
+    if dialect.name == "postgresql":  # on the driver, as the search: no session, no transaction
+        with read_connection() as connection:
+            rows = _by_ids(dialect).rows(connection, {"ids": list(station_ids)})
+        rows = [row._replace(**_in_utc(row)) for row in rows]
+    else:
         rows = db.session.execute(sa.select(_STATION).where(_STATION.c.id.in_(station_ids)))
-        gone = set(station_ids) - {row.id for row in _keep(rows)}
-        for station_id in gone:  # deleted since the search
-            _stored.pop(station_id, None)
-        return
-    # All of them, a slice at a time: a whole table of rows at once would swell the worker.
-    after_id = 0
-    while rows := db.session.execute(
-        sa.select(_STATION)
-        .where(_STATION.c.id > after_id)
-        .order_by(_STATION.c.id)
-        .limit(_LOAD_SLICE)
-    ).all():
-        _keep(rows)
-        after_id = rows[-1].id
+    fresh = {row.id: _entry(row) for row in rows}
+    for station_id in station_ids:
+        _stored.pop(station_id, None)  # deleted since the search, or about to be renewed
+    _stored.update(fresh)
+    while len(_stored) > STORE_SIZE:
+        _stored.popitem(last=False)
+    return fresh
 
 
-def _keep(rows):
-    """Store these station rows; return them."""
-    rows = list(rows)
-    for row in rows:
-        fields = stored_fields(row)
-        closure = (fields["closed_reason"], fields["closed_until"])
-        members = orjson.dumps({k: v for k, v in fields.items() if k not in _LIVE_FIELDS})
-        _stored[row.id] = (row.change_seq, members[1:-1], closure, manager_facts(row))
-    return rows
+@lru_cache(maxsize=2)
+def _by_ids(dialect):
+    """PostgreSQL: the stations whose ids are in the array `ids`, every column."""
+    ids = sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer))
+    return DriverStatement(sa.select(_STATION).where(_STATION.c.id == sa.func.any(ids)), dialect)
+
+
+def _in_utc(row):
+    """The driver gives instants in the connection's time zone: in UTC, as UTCDateTime does."""
+    return {name: getattr(row, name).astimezone(UTC) for name in _INSTANTS if getattr(row, name)}
+
+
+def _entry(row):
+    """A station row's store entry: (change_seq, stored fields as JSON members, closure, the
+    manager's facts)."""
+    fields = stored_fields(row)
+    closure = (fields["closed_reason"], fields["closed_until"])
+    members = orjson.dumps({k: v for k, v in fields.items() if k not in _LIVE_FIELDS})
+    return row.change_seq, members[1:-1], closure, manager_facts(row)
 
 
 def stored_fields(row):

@@ -183,3 +183,31 @@ def test_a_driver_statement_refuses_a_row_type_that_is_not_its_columns(app):
     query = sa.select(Station.__table__.c.id, Station.__table__.c.lat)
     with pytest.raises(ValueError, match="SearchRow has fields"):
         DriverStatement(query, db.engine.dialect, row=SearchRow)
+
+
+@pytest.mark.parametrize(
+    "bbox",
+    [
+        (85.1, 40.0, 94.9, 50.0),  # wide: the great-circle sides bow in by ~0.1 degree
+        (113.9, 22.5, 114.1, 22.6),  # a city view
+        (-180.0, -90.0, 180.0, 90.0),  # the whole earth: no index
+    ],
+)
+def test_a_box_holds_the_stations_on_its_edges_and_none_past_them(app, bbox):
+    west, south, east, north = bbox
+    middle_lng, middle_lat = (west + east) / 2, (south + north) / 2
+    inside = {
+        "S": (south, middle_lng),
+        "N": (north, middle_lng),
+        "W": (middle_lat, west),
+        "E": (middle_lat, east),
+        "SW": (south, west),
+        "NE": (north, east),
+        "S+": (south + 1e-7, middle_lng),
+    }
+    outside = {"S-": (south - 1e-6, middle_lng), "E-": (middle_lat, east + 1e-6)}
+    for name, (lat, lng) in (inside | outside).items():
+        if -90 <= lat <= 90 and -180 <= lng <= 180:
+            make_station(name, lat=lat, lng=lng)
+    got = app.test_client().get("/api/v1/stations", query_string={"bbox": ",".join(map(str, bbox))})
+    assert sorted(item["external_id"] for item in got.get_json()["data"]) == sorted(inside)

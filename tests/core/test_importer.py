@@ -8,11 +8,13 @@ import pytest
 import sqlalchemy as sa
 from pyproj import Geod
 
+from stations.core import importer
+from stations.core.audit import snapshot
 from stations.core.datum import from_wgs84
 from stations.core.db import db
 from stations.core.districts import district_at
 from stations.core.importer import ImportFailed, import_stations
-from stations.core.models import AMENITIES, Station
+from stations.core.models import AMENITIES, AuditEntry, Station
 
 HEADER = ["external_id", "kind", "name", "address", "lat", "lng", "phone", "opening_hours"]
 HEADER += ["status", *AMENITIES]
@@ -397,3 +399,29 @@ def test_eight_hundred_rows(app, tmp_path):
 )
 def test_district_at(lat, lng, district):
     assert district_at(lat=lat, lng=lng) == district
+
+
+def test_progress_is_told_by_tens_of_thousands_and_created_stations_are_audited_whole(
+    app, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(importer, "PROGRESS_EVERY", 2)
+    path = write_csv(tmp_path, [row(n) for n in range(5)])
+    told = []
+    with app.app_context():
+        import_stations(path, progress=told.append)
+        assert told == [
+            "read 5 records",
+            "checked 2 of 5 records",
+            "checked 4 of 5 records",
+            "to create 5, to update 0, unchanged 0",
+            "created 2 of 5 stations",
+            "created 4 of 5 stations",
+            "created 5 of 5 stations",
+        ]
+        # Each created station's audit row holds its snapshot, as audit.create() writes it.
+        for station in db.session.scalars(sa.select(Station)):
+            [entry] = db.session.scalars(
+                sa.select(AuditEntry).where(AuditEntry.station_id == station.id)
+            )
+            assert (entry.field, entry.source, entry.before) == ("created", "import", None)
+            assert json.loads(entry.after) == snapshot(station)

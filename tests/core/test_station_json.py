@@ -1,8 +1,10 @@
 """The item store (station_json.py): stored fields reused while a station's change number holds."""
 
 import orjson
+import pytest
 import sqlalchemy as sa
 
+from stations.core import station_json
 from stations.core.db import db
 from stations.core.geo import Found, SearchRow
 from stations.core.hours import local_now, state_at
@@ -45,3 +47,54 @@ def test_an_item_shows_the_state_the_search_worked_out(client):
     [item] = orjson.loads(orjson.dumps(station_items([result._replace(state=shut)], coord="wgs84")))
     fields = ("id", "status", "open_now", "open_reports", "distance_m")
     assert [item[name] for name in fields] == [station.id, "temporarily_closed", False, 3, 12.3]
+
+
+# Positions around Shenzhen where the sample's nearest lists overlap and differ.
+POSITIONS = [(22.54, 114.06), (22.55, 114.10), (22.72, 114.25), (22.60, 113.90), (22.54, 114.06)]
+
+
+def nearest_bodies(client):
+    return [
+        client.get(f"/api/v1/stations/nearest?lat={lat}&lng={lng}&limit=10").get_json()
+        for lat, lng in POSITIONS
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 3, 7])
+def test_the_store_never_holds_more_than_its_size_and_answers_stay_the_same(
+    client, monkeypatch, size
+):
+    wide = nearest_bodies(client)
+    assert 0 < len(station_json._stored) <= station_json.STORE_SIZE
+    station_json.forget_stored()
+    monkeypatch.setattr(station_json, "STORE_SIZE", size)
+    held = []
+    narrow = []
+    for lat, lng in POSITIONS:
+        url = f"/api/v1/stations/nearest?lat={lat}&lng={lng}&limit=10"
+        narrow.append(client.get(url).get_json())
+        held.append(len(station_json._stored))
+    assert narrow == wide
+    assert held == [size] * len(POSITIONS)
+
+
+def test_the_store_keeps_the_stations_shown_last(client, monkeypatch):
+    monkeypatch.setattr(station_json, "STORE_SIZE", 4)
+    stations = list(db.session.scalars(sa.select(Station).order_by(Station.id).limit(6)))
+    for station in stations:
+        station_items([found(station, 1.0)], coord="wgs84")
+    station_items([found(stations[2], 1.0)], coord="wgs84")  # shown again: kept longest
+    station_items([found(stations[0], 1.0)], coord="wgs84")
+    assert list(station_json._stored) == [stations[i].id for i in (4, 5, 2, 0)]
+
+
+def test_a_changed_station_is_read_again_even_when_the_store_is_full(client, monkeypatch):
+    monkeypatch.setattr(station_json, "STORE_SIZE", 2)
+    first, second, third = db.session.scalars(sa.select(Station).order_by(Station.id).limit(3))
+    results = [found(first, 1.0), found(second, 2.0), found(third, 3.0)]
+    assert names(station_items(results, coord="wgs84")) == [first.name, second.name, third.name]
+    third.name = "示例·改名"
+    db.session.commit()
+    again = [found(first, 1.0), found(second, 2.0), found(third, 3.0)]
+    assert names(station_items(again, coord="wgs84")) == [first.name, second.name, "示例·改名"]
+    assert len(station_json._stored) == 2
