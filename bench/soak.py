@@ -25,6 +25,7 @@ bench/results/soak-<time>.md.
 import argparse
 import http.client
 import json
+import math
 import os
 import random
 import re
@@ -229,8 +230,9 @@ def report(load, memory, args, log_path):
     """The Markdown report and the verdicts."""
     slices = defaultdict(lambda: defaultdict(list))
     statuses = Counter()
+    last = max(0, math.ceil(load.duration_s / SLICE_S) - 1)  # a request past the end: the last
     for at_s, kind, status, latency_ms in load.records:
-        slices[int(at_s // SLICE_S)][kind].append(latency_ms)
+        slices[min(last, int(at_s // SLICE_S))][kind].append(latency_ms)
         if not 200 <= status < 300 and not (kind == "save" and status == 409):
             statuses[(kind, status)] += 1
     lines = [
@@ -247,8 +249,9 @@ def report(load, memory, args, log_path):
     for number in sorted(slices):
         for kind in MIX:
             values = slices[number][kind]
+            end_min = min(number * 5 + 5, args.minutes)
             lines.append(
-                f"| {number * 5}–{number * 5 + 5} min | {kind} | {len(values)} | "
+                f"| {number * 5}–{end_min:g} min | {kind} | {len(values)} | "
                 f"{percentile(values, 0.5):.1f} | {percentile(values, 0.99):.1f} |"
             )
     lines += ["", "Workers' resident memory (MB), every minute:", ""]
