@@ -27,7 +27,8 @@ READ_REPLICA = "stations_read_replica"
 
 class RoutingSession(Session):
     """Flask-SQLAlchemy's session, reading from the replica the request was given (see
-    replicas.public_read); flushes, INSERT, UPDATE and DELETE always go to the primary.
+    replicas.public_read); flushes, INSERT, UPDATE and DELETE always go to the primary, and so
+    does a connection asked for a mapper with no statement (the ORM's bulk INSERT and UPDATE).
 
     SQLAlchemy's own way to route a session between engines ("Custom Vertical Partitioning":
     override get_bind); Flask-SQLAlchemy takes the class as session_options["class_"].
@@ -35,7 +36,8 @@ class RoutingSession(Session):
 
     def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
         replica = g.get(READ_REPLICA) if bind is None and has_app_context() else None
-        if replica is None or self._flushing or isinstance(clause, sa.UpdateBase):
+        writes = self._flushing or isinstance(clause, sa.UpdateBase)
+        if replica is None or writes or (clause is None and mapper is not None):
             return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
         return replica
 

@@ -18,7 +18,7 @@ from support import browser, make_world
 from stations import create_app
 from stations.core import faults
 from stations.core.db import db
-from stations.core.models import Report, Station, User
+from stations.core.models import CoverageCount, Report, Station, User
 from stations.core.replica_lag import lag_bound, lsn_number
 from stations.core.station_json import forget_stored
 
@@ -143,6 +143,29 @@ def test_writes_go_to_the_primary(replicated, databases):
         engine.dispose()
     assert "关门了" in texts[0]
     assert "关门了" not in texts[1]
+
+
+def test_a_search_writes_its_coverage_counts_to_the_primary(databases, make_app):
+    # The counts are written by the search that finds them due (an ORM bulk INSERT), inside a
+    # read from the replica: to the primary all the same, and the replica stays in use.
+    app = make_app(databases[0], [databases[1]])
+    app.config["COVERAGE_FLUSH_S"] = 0
+    counts = []
+    for url in databases:
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(sa.delete(CoverageCount))
+        engine.dispose()
+    client = app.test_client()
+    for _ in range(2):
+        assert client.get("/api/v1/stations/nearest?lat=22.5431&lng=114.0579").status_code == 200
+    for url in databases:
+        engine = sa.create_engine(url)
+        with engine.connect() as connection:
+            counts.append(connection.scalar(sa.select(sa.func.sum(CoverageCount.searches))))
+        engine.dispose()
+    assert counts == [2, None]
+    assert _metric(client, "stations_replica_in_use", replica=_label(app)) == 1
 
 
 def test_a_cursor_ahead_of_the_replica_is_answered_by_the_primary(replicated):
