@@ -7,7 +7,8 @@ bench/results/<timestamp>.md. Everything it starts is stopped on exit; all traff
 
 With --ops ROUNDS it measures instead what running it as a service costs: nearest served as
 deployed (deploy/gunicorn.conf.py, metrics, LOG_FORMAT=json, request ids, security headers)
-against the app less all of those (bench/ops_off.py), in turns; bench/results/ops-<time>.md.
+against the same deployment less those (bench/ops_off.py, text access log), in turns;
+bench/results/ops-<time>.md.
 """
 
 import argparse
@@ -92,16 +93,16 @@ def free_port():
 def start_gunicorn(url, port, log, ops=None):
     """gunicorn on 127.0.0.1:port, in its own process group so that all of it can be stopped.
 
-    Without `ops`: the app with bare gunicorn settings (no access log). ops="on": as deployed,
-    with deploy/gunicorn.conf.py, LOG_FORMAT=json (a line a request, to the log) and the metrics
-    summed across workers. ops="off": bare settings, and the app less its ops hooks and security
-    headers (bench/ops_off.py).
+    Without `ops`: the app with bare gunicorn settings (no access log). With `ops`, as deployed
+    (deploy/gunicorn.conf.py): "on" with LOG_FORMAT=json (the app's line a request) and the
+    metrics summed across workers; "off" with gunicorn's text access log, and the app less its
+    ops hooks (metrics, request ids, JSON lines) and security headers (bench/ops_off.py).
     """
     env = app_env(url)
     command = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync"]
-    if ops == "on":
+    if ops is not None:
         command[3:3] = ["-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
-        env |= {"LOG_FORMAT": "json"}
+        env |= {"LOG_FORMAT": "json" if ops == "on" else "text"}
     # No control socket: gunicorn's default path is shared with any other gunicorn on the machine.
     command += ["-b", f"127.0.0.1:{port}", "--no-control-socket"]
     command += ["--pythonpath", str(BENCH), "ops_off:app"] if ops == "off" else ["app:app"]
@@ -223,7 +224,7 @@ def ops_report(results, *, version, duration_s):
         f"App: commit {version}. gunicorn -w {WORKERS} sync with deploy/gunicorn.conf.py; wrk "
         f"-t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{duration_s}s on nearest (`limit=10`, random "
         "Shenzhen positions). On: metrics (multiprocess), LOG_FORMAT=json, request ids, security "
-        "headers. Off: bench/ops_off.py (no ops hooks, no Talisman), no log line a request.",
+        "headers. Off: bench/ops_off.py (no ops hooks, no Talisman), gunicorn's text access log.",
         "",
         "| run | ops | req/s (rounds) | median req/s | server CPU ms/req | others' CPU |",
         "|---|---|---|---|---|---|",

@@ -67,6 +67,7 @@ logging.getLogger("gunicorn.access").addFilter(_not_a_probe)
 # since the app writes one JSON line per request itself (stations/ops/logs.py).
 if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
     accesslog = None
+    logger_class = "stations.ops.logs.GunicornLogger"
     _json = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     logconfig_dict = {
         "root": {"level": "WARNING", "handlers": []},  # each worker's app adds its own

@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 import orjson
 from flask import has_request_context, request
 from flask import logging as flask_logging
+from gunicorn.glogging import Logger
 
 from .request_id import request_id
 
 FORMATS = ("text", "json")
 REQUEST_LOGGER = "stations.request"
 _USER = "stations.user_id"
+_REQUESTS = logging.getLogger(REQUEST_LOGGER)  # looked up once: getLogger takes a lock
 
 
 class JSONFormatter(logging.Formatter):
@@ -36,6 +38,15 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
+
+
+class GunicornLogger(Logger):
+    """gunicorn's logger with LOG_FORMAT=json (deploy/gunicorn.conf.py): the app writes each
+    request's line, so gunicorn does not even make its own (it works out every access-log
+    field whenever a logging config is given, before finding its access log switched off)."""
+
+    def access(self, resp, req, environ, request_time):
+        return
 
 
 class _JSONHandler(logging.StreamHandler):
@@ -81,4 +92,4 @@ def log_request(response, *, duration_s, api_key_id):
     }
     level = logging.ERROR if status >= 500 else logging.INFO
     message = f"{fields['method']} {fields['path']} {status}"
-    logging.getLogger(REQUEST_LOGGER).log(level, message, extra={"fields": fields})
+    _REQUESTS.log(level, message, extra={"fields": fields})
