@@ -6,10 +6,7 @@ password or its hash.
 
 import getpass
 
-import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
-
-from .audit import request_origin, to_json
+from .audit import newest_first, request_origin, to_json
 from .db import db, utcnow
 from .models import ACCOUNT_SOURCES, AccountAuditEntry
 
@@ -44,11 +41,5 @@ def record(account, field, before=None, after=None, *, actor, source):
 
 def history(account_id, *, limit=100):
     """The account's latest audit entries, newest first."""
-    query = (
-        sa.select(AccountAuditEntry)
-        .options(selectinload(AccountAuditEntry.actor))
-        .where(AccountAuditEntry.account_id == account_id)
-        .order_by(AccountAuditEntry.id.desc())
-        .limit(limit)
-    )
-    return db.session.scalars(query).all()
+    entries = AccountAuditEntry
+    return newest_first(entries, entries.account_id == account_id, entries.actor, limit)

@@ -197,11 +197,17 @@ def _conflict(station):
 
 def history(station_id, *, limit=100):
     """The station's latest audit entries, newest first."""
+    return newest_first(AuditEntry, AuditEntry.station_id == station_id, AuditEntry.user, limit)
+
+
+def newest_first(entries, condition, author, limit):
+    """The latest `limit` rows of an audit table (`entries`) meeting `condition`, newest first,
+    with their `author` relationship loaded."""
     query = (
-        sa.select(AuditEntry)
-        .options(selectinload(AuditEntry.user))
-        .where(AuditEntry.station_id == station_id)
-        .order_by(AuditEntry.id.desc())
+        sa.select(entries)
+        .options(selectinload(author))
+        .where(condition)
+        .order_by(entries.id.desc())
         .limit(limit)
     )
     return db.session.scalars(query).all()

@@ -131,6 +131,14 @@ def _upsert(dialect_name):
     )
 
 
+def upsert_rows(counts):
+    """The rows to add for {SearchCount: searches}, in the key's order. Every worker writes its
+    rows in this one order, so that two writing at once wait for each other's row locks in turn:
+    in the order they were counted, two could each hold a row the other wants (PostgreSQL then
+    finds a deadlock, after a second, and one write fails)."""
+    return [key._asdict() | {"searches": n} for key, n in sorted(counts.items())]
+
+
 def write_counts():
     """Write this process's counts; kept for the next time if the database cannot take them now
     (a count is not worth a failed search)."""
@@ -140,9 +148,8 @@ def write_counts():
         pending.written_at = time.monotonic()
     if not taken:
         return
-    rows = [key._asdict() | {"searches": n} for key, n in taken.items()]
     try:
-        db.session.execute(_upsert(db.session.get_bind().dialect.name), rows)
+        db.session.execute(_upsert(db.session.get_bind().dialect.name), upsert_rows(taken))
         db.session.commit()
     except sa.exc.OperationalError as error:  # SQLite busy with another writer, say
         db.session.rollback()

@@ -160,6 +160,25 @@ def test_counts_are_written_in_batches(app, stations, monkeypatch):
     assert stored_counts() == {(cell(A), "", 0): 12}
 
 
+def test_every_worker_writes_its_counts_in_one_order():
+    # Two workers writing the same keys at once must lock their rows in the same order.
+    keys = [
+        coverage.SearchCount(day=date(2026, 12, day), cell=cell, kind=kind, nearest_over_m=band)
+        for day in (1, 2)
+        for cell in ("88411c8d", "88411c8a")
+        for kind in ("", "warm_station")
+        for band in (0, 750)
+    ]
+    one_worker = coverage.upsert_rows({key: 1 for key in keys})
+    another = coverage.upsert_rows({key: 2 for key in reversed(keys)})
+    order = [tuple(row[name] for name in coverage.SearchCount._fields) for row in one_worker]
+    assert order == sorted(keys)
+    assert [row["searches"] for row in another] == [2] * len(keys)
+    assert [{k: v for k, v in row.items() if k != "searches"} for row in another] == [
+        {k: v for k, v in row.items() if k != "searches"} for row in one_worker
+    ]
+
+
 def test_counts_the_database_cannot_take_now_are_written_later(app, stations, monkeypatch):
     execute, failures = db.session.execute, ["database is locked"]
 
