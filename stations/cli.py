@@ -8,9 +8,10 @@ import click
 from flask_migrate import upgrade
 
 from . import backup
-from .core import accounts, importer
+from .core import accounts, checkins, importer
 from .core.datum import DATUMS
 from .core.db import db
+from .core.hours import local_now
 from .core.models import ROLES
 
 SAMPLE_FILE = os.path.join(os.path.dirname(__file__), "core", "data", "sample_stations.csv")
@@ -124,9 +125,16 @@ def _counts_text(counts):
     return ", ".join(f"{n} {what}" for what, n in counts.items())
 
 
+@click.command("prune-checkins")
+def prune_checkins_command():
+    """Delete rider check-ins older than 30 days, which nothing reads (run daily, deploy guide)."""
+    deleted = checkins.prune(now=local_now())
+    click.echo(f"Deleted {deleted} check-in(s) older than 30 days.")
+
+
 def init_app(app):
     """Register the commands."""
     commands = (init_db_command, load_sample_command, import_stations_command, create_user_command)
-    commands += (backup_command, restore_command)
+    commands += (backup_command, restore_command, prune_checkins_command)
     for command in commands:
         app.cli.add_command(command)

@@ -104,6 +104,13 @@ def record_checkin(station, facts, *, device, at):
     return counted
 
 
+def prune(*, now):
+    """Delete the check-ins older than anything reads (STALE_AFTER); how many rows."""
+    deleted = db.session.execute(sa.delete(Checkin).where(Checkin.at < now - STALE_AFTER))
+    db.session.commit()
+    return deleted.rowcount
+
+
 _C = Checkin.__table__
 _S = Station.__table__
 

@@ -179,6 +179,29 @@ def test_checkins_are_limited_per_station(app, monkeypatch):
     assert check_in(late, b.id, {"open": True}, by=device(7), address="10.1.99").status_code == 201
 
 
+def test_checkins_older_than_30_days_are_pruned(app):
+    station = make_station("P")
+    db.session.commit()
+    now = utcnow()
+    for age_days in (45, 31, 29, 0):
+        db.session.add(
+            Checkin(
+                station_id=station.id,
+                fact="toilet",
+                device=device_hash(device(age_days)),
+                value=True,
+                expected=None,
+                at=now - timedelta(days=age_days),
+            )
+        )
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["prune-checkins"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Deleted 2 check-in(s) older than 30 days.\n"
+    ages = sorted((now - at).days for at in db.session.scalars(sa.select(Checkin.at)))
+    assert ages == [0, 29]
+
+
 def test_a_checkin_is_not_a_report_and_leaves_the_station_alone(app):
     station = make_station("A")
     version, seq = station.version, station.change_seq
